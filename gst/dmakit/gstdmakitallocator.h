@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gstdmakitallocator.h: DMA-BUF allocator over dma-heaps, udmabuf and DRM dumb
+ * buffers, with an explicit memfd fallback that is never reported as DMA-BUF. */
+#ifndef GST_DMAKIT_ALLOCATOR_H
+#define GST_DMAKIT_ALLOCATOR_H
+
+#include <gst/dmakit/dmakit-prelude.h>
+#include <gst/allocators/allocators.h>
+
+G_BEGIN_DECLS
+
+/**
+ * GstDmakitBackend:
+ * @GST_DMAKIT_BACKEND_AUTO: try dma-heap, udmabuf, DRM dumb, then memfd, in that order
+ * @GST_DMAKIT_BACKEND_DMA_HEAP: a Linux dma-heap (default `/dev/dma_heap/system`)
+ * @GST_DMAKIT_BACKEND_UDMABUF: memfd pages exported as DMA-BUF through `/dev/udmabuf`
+ * @GST_DMAKIT_BACKEND_DRM_DUMB: DRM dumb buffers exported through PRIME (libdrm)
+ * @GST_DMAKIT_BACKEND_MEMFD: plain memfd memory; fd memory, never DMA-BUF
+ *
+ * Where an allocator gets its memory from.
+ */
+typedef enum {
+  GST_DMAKIT_BACKEND_AUTO = 0,
+  GST_DMAKIT_BACKEND_DMA_HEAP = 1,
+  GST_DMAKIT_BACKEND_UDMABUF = 2,
+  GST_DMAKIT_BACKEND_DRM_DUMB = 3,
+  GST_DMAKIT_BACKEND_MEMFD = 4,
+} GstDmakitBackend;
+
+#define GST_DMAKIT_TYPE_BACKEND (gst_dmakit_backend_get_type ())
+GST_DMAKIT_API
+GType gst_dmakit_backend_get_type (void);
+
+/**
+ * GST_DMAKIT_ALLOCATOR_NAME:
+ *
+ * Name under which DMA-BUF allocators of this library appear in GstMemory::allocator->mem_type.
+ */
+#define GST_DMAKIT_ALLOCATOR_NAME "dmakit-dmabuf"
+/**
+ * GST_DMAKIT_FD_ALLOCATOR_NAME:
+ *
+ * mem_type of the memfd fallback allocator (fd memory, not DMA-BUF).
+ */
+#define GST_DMAKIT_FD_ALLOCATOR_NAME "dmakit-memfd"
+
+/* The DMA-BUF allocator: a GstDmaBufAllocator subclass that implements alloc. */
+#define GST_DMAKIT_TYPE_ALLOCATOR (gst_dmakit_allocator_get_type ())
+GST_DMAKIT_API
+GType gst_dmakit_allocator_get_type (void);
+
+/* The memfd fallback allocator: a GstFdAllocator subclass, deliberately NOT a
+ * GstDmaBufAllocator so that gst_is_dmabuf_memory() stays truthful. */
+#define GST_DMAKIT_TYPE_FD_ALLOCATOR (gst_dmakit_fd_allocator_get_type ())
+GST_DMAKIT_API
+GType gst_dmakit_fd_allocator_get_type (void);
+
+GST_DMAKIT_API
+GstAllocator *gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device,
+                                        GError **error);
+
+GST_DMAKIT_API
+gboolean gst_is_dmakit_allocator (GstAllocator *allocator);
+
+GST_DMAKIT_API
+GstDmakitBackend gst_dmakit_allocator_get_backend (GstAllocator *allocator);
+
+GST_DMAKIT_API
+const gchar *gst_dmakit_allocator_get_device (GstAllocator *allocator);
+
+GST_DMAKIT_API
+void gst_dmakit_allocator_set_lock_memory (GstAllocator *allocator, gboolean lock_memory);
+
+GST_DMAKIT_API
+gboolean gst_dmakit_allocator_get_lock_memory (GstAllocator *allocator);
+
+GST_DMAKIT_API
+GstMemory *gst_dmakit_allocator_alloc_2d (GstAllocator *allocator, guint width, guint height,
+                                          guint bpp, guint *pitch);
+
+GST_DMAKIT_API
+gboolean gst_is_dmakit_memory (GstMemory *mem);
+
+GST_DMAKIT_API
+gboolean gst_dmakit_memory_is_locked (GstMemory *mem);
+
+GST_DMAKIT_API
+guint64 gst_dmakit_allocator_get_sync_count (GstAllocator *allocator);
+
+G_END_DECLS
+
+#endif /* GST_DMAKIT_ALLOCATOR_H */
