@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Install what is missing, build, and run every test tier. Exits non-zero when
-# any tier fails. Tiers run: host (meson test). Set DMAKIT_SKIP_VM=1 to skip
-# the real-kernel tier locally (CI runs it).
+# any tier fails. Tiers (in order):
+#   host      meson test on the normal build
+#   asan      AddressSanitizer + UBSan build (leak detection on), whole suite
+#   tsan      ThreadSanitizer build, the threading tests (suite 'threads')
+#   valgrind  memcheck over the whole host suite, "definitely lost" fails
+#   vm        the suite again on a real kernel with dma-heaps/udmabuf/vgem/vivid
+# DMAKIT_TIERS="host asan" runs a subset locally; DMAKIT_SKIP_VM=1 skips the
+# VM tier locally. CI runs them all.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 dmakit_install_deps
@@ -11,9 +17,11 @@ dmakit_build
 TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
 FAILED_TIERS=()
 
-# Count the results of the last `meson test` run in build dir $1.
+# Count the results of the last `meson test` run in build dir $1 (setup $2).
 count_results() {
-  python3 - "$1/meson-logs/testlog.json" <<'PY'
+  local log="$1/meson-logs/testlog${2:+-$2}.json"
+  [ -f "$log" ] || { echo "0 1 0"; return; }
+  python3 - "$log" <<'PY'
 import json, sys
 p = f = s = 0
 for line in open(sys.argv[1]):
@@ -29,15 +37,41 @@ PY
 run_tier() {
   local name=$1 dir=$2; shift 2
   log "tier '$name': meson test $*"
-  local rc=0
+  local rc=0 setup="" a prev=""
+  for a in "$@"; do [ "$prev" = --setup ] && setup=$a; prev=$a; done
+  rm -f "$dir/meson-logs/testlog${setup:+-$setup}.json"
   meson test -C "$dir" --print-errorlogs --num-processes "$(nproc)" "$@" || rc=$?
-  read -r p f s < <(count_results "$dir")
+  read -r p f s < <(count_results "$dir" "$setup")
   log "tier '$name': $p passed, $f failed, $s skipped"
   TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f)); TOTAL_SKIP=$((TOTAL_SKIP + s))
   if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then FAILED_TIERS+=("$name"); fi
 }
 
-run_tier host "$DMAKIT_BUILD"
+TIERS=${DMAKIT_TIERS:-host asan tsan valgrind vm}
+want() { case " $TIERS " in *" $1 "*) return 0;; esac; return 1; }
+
+# A sanitizer build next to the main one, configured once.
+sanitizer_build() {
+  local dir=$1 sanitize=$2
+  if [ ! -f "$dir/build.ninja" ]; then
+    log "configuring $dir (b_sanitize=$sanitize)"
+    meson setup "$dir" "$DMAKIT_ROOT" --werror -Dtests=enabled -Dintrospection=disabled \
+      -Dbenchmarks=disabled -Dfuzzing=disabled -Db_sanitize="$sanitize" -Db_lundef=false \
+      -Dbuildtype=debug
+  fi
+  ninja -C "$dir"
+}
+
+want host && run_tier host "$DMAKIT_BUILD"
+if want asan; then
+  sanitizer_build "$DMAKIT_ROOT/build-asan" address,undefined
+  run_tier asan "$DMAKIT_ROOT/build-asan" --setup asan
+fi
+if want tsan; then
+  sanitizer_build "$DMAKIT_ROOT/build-tsan" thread
+  run_tier tsan "$DMAKIT_ROOT/build-tsan" --setup tsan --suite threads
+fi
+want valgrind && run_tier valgrind "$DMAKIT_BUILD" --setup valgrind
 
 echo
 if [ ${#FAILED_TIERS[@]} -ne 0 ]; then
