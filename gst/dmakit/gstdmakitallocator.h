@@ -55,6 +55,31 @@ GType gst_dmakit_allocator_get_type (void);
 GST_DMAKIT_API
 GType gst_dmakit_fd_allocator_get_type (void);
 
+/**
+ * GstDmakitAllocator:
+ *
+ * Opaque instance of the DMA-BUF allocator (final type, a #GstDmaBufAllocator).
+ *
+ * Since: 0.1
+ */
+typedef struct _GstDmakitAllocator GstDmakitAllocator;
+typedef struct _GstDmakitAllocatorClass GstDmakitAllocatorClass;
+
+/**
+ * GstDmakitFdAllocator:
+ *
+ * Opaque instance of the memfd fallback allocator (final type, a #GstFdAllocator
+ * that is not a #GstDmaBufAllocator).
+ *
+ * Since: 0.1
+ */
+typedef struct _GstDmakitFdAllocator GstDmakitFdAllocator;
+typedef struct _GstDmakitFdAllocatorClass GstDmakitFdAllocatorClass;
+
+#define GST_DMAKIT_IS_ALLOCATOR(obj) (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_ALLOCATOR))
+#define GST_DMAKIT_IS_FD_ALLOCATOR(obj) \
+  (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_FD_ALLOCATOR))
+
 GST_DMAKIT_API
 GstAllocator *gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device,
                                         GError **error);
@@ -86,6 +111,9 @@ gboolean gst_dmakit_memory_is_locked (GstMemory *mem);
 
 GST_DMAKIT_API
 guint64 gst_dmakit_allocator_get_sync_count (GstAllocator *allocator);
+
+GST_DMAKIT_API
+GstStructure *gst_dmakit_allocator_get_stats (GstAllocator *allocator);
 
 G_END_DECLS
 

@@ -1,5 +1,1817 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gstdmakitbufferpool.cpp: GstDmakitBufferPool, a bounded, preallocating,
+ * counting GstBufferPool whose acquire/release path takes no heap allocation
+ * and makes no syscall in steady state, and which never starves silently.
+ *
+ * Threading model (details in docs/bufferpool.md):
+ *  - Lock order: GST_BUFFER_POOL_LOCK (the base class rec-lock, held by the
+ *    base around set_config/start/stop/flush_start/flush_stop)  ->  Impl::mutex.
+ *    Impl::mutex is never held while allocating or freeing a buffer, posting a
+ *    message, joining a thread or calling gst_buffer_pool_is_active().
+ *  - Hot path: acquire pops a preallocated buffer from a fixed-capacity stack,
+ *    release pushes it back; both under Impl::mutex, no allocation, no syscall
+ *    (a condition variable is signalled only when somebody waits on it).
+ *  - A refill thread (created in start(), joined in stop()) allocates buffers
+ *    so that the acquiring thread never does, and frees discarded ones so that
+ *    the releasing thread never does.
+ */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
+
 #include <gst/dmakit/dmakit.h>
+#include <gst/dmakit/dmakit-raii.h>
+#include <gst/video/gstvideopool.h>
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_dmakit_buffer_pool_debug);
+#define GST_CAT_DEFAULT gst_dmakit_buffer_pool_debug
+GST_DEBUG_CATEGORY_STATIC (CAT_PERFORMANCE);
+
+/* Config keys stored in the pool's config GstStructure. */
+#define KEY_LOW_WATERMARK "dmakit-low-watermark"
+#define KEY_REFILL "dmakit-refill"
+#define KEY_LOCK_MEMORY "dmakit-lock-memory"
+#define KEY_ACQUIRE_TIMEOUT "dmakit-acquire-timeout"
+#define KEY_TIMEOUT_ACTION "dmakit-timeout-action"
+
+#define DEFAULT_LOW_WATERMARK 1
+#define DEFAULT_REFILL TRUE
+#define DEFAULT_LOCK_MEMORY FALSE
+#define DEFAULT_ACQUIRE_TIMEOUT GST_CLOCK_TIME_NONE
+#define DEFAULT_TIMEOUT_ACTION GST_DMAKIT_TIMEOUT_ACTION_WARN
+
+/* GstMiniObject::lockstate layout (gstminiobject.c, stable since 1.0): the low
+ * 8 bits are the access flags, bits 8..15 count active locks (maps), bits 16..
+ * count the sharers. A memory with active locks is still mapped by someone. */
+#define DMAKIT_MINI_OBJECT_LOCK_COUNT_MASK 0xff00
+
+namespace {
+
+using dmakit::GCharPtr;
+using dmakit::ObjectRef;
+using Clock = std::chrono::steady_clock;
+
+guint64
+monotonic_ns () noexcept
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return guint64 (ts.tv_sec) * 1000000000ull + guint64 (ts.tv_nsec);
+}
+
+/* One buffer the pool owns, whether free or out. */
+struct Slot {
+  GstBuffer *buf = nullptr;
+  guint64 generation = 0;
+  gsize bytes = 0;           /* maxsize of its memory: what it costs */
+  guint8 *unlock_addr = nullptr; /* pages we mlock()ed ourselves and must munlock */
+  gsize unlock_len = 0;
+  bool locked = false;
+};
+
+/* Open-addressing hash table of Slots keyed by buffer pointer (linear probing,
+ * backward-shift deletion). Its capacity changes only in reserve(), which the
+ * pool calls on the allocation path; find/insert/take never allocate. */
+class SlotTable
+{
+public:
+  void reserve (size_t entries)
+  {
+    size_t want = 16;
+    while (want < entries * 2)
+      want *= 2;
+    if (want <= slots_.size ())
+      return;
+    std::vector<Slot> old (want);
+    old.swap (slots_);
+    mask_ = want - 1;
+    size_ = 0;
+    for (const Slot &s : old)
+      if (s.buf)
+        insert (s);
+  }
+  size_t capacity () const noexcept { return slots_.size () / 2; }
+  size_t size () const noexcept { return size_; }
+
+  Slot *find (GstBuffer *buf) noexcept
+  {
+    if (slots_.empty ())
+      return nullptr;
+    for (size_t i = hash (buf) & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].buf == buf)
+        return &slots_[i];
+      if (!slots_[i].buf)
+        return nullptr;
+    }
+  }
+  /* Requires size() < capacity(). */
+  void insert (const Slot &slot) noexcept
+  {
+    size_t i = hash (slot.buf) & mask_;
+    while (slots_[i].buf)
+      i = (i + 1) & mask_;
+    slots_[i] = slot;
+    size_++;
+  }
+  bool take (GstBuffer *buf, Slot *out) noexcept
+  {
+    Slot *s = find (buf);
+    if (!s)
+      return false;
+    *out = *s;
+    size_t i = size_t (s - slots_.data ());
+    for (size_t j = (i + 1) & mask_; slots_[j].buf; j = (j + 1) & mask_) {
+      const size_t home = hash (slots_[j].buf) & mask_;
+      /* leave j where it is when its home lies cyclically in (i, j] */
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays)
+        continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot ();
+    size_--;
+    return true;
+  }
+  template <typename F> void for_each (F &&f) const
+  {
+    for (const Slot &s : slots_)
+      if (s.buf)
+        f (s);
+  }
+
+private:
+  static size_t hash (const GstBuffer *buf) noexcept
+  {
+    guint64 v = guint64 (reinterpret_cast<uintptr_t> (buf));
+    v ^= v >> 29;
+    v *= 0x9e3779b97f4a7c15ull;
+    return size_t (v >> 24);
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+/* What one buffer looks like; fixed by set_config. */
+struct Layout {
+  guint size = 0; /* bytes each buffer exposes */
+  GstAllocationParams params{};
+  ObjectRef<GstAllocator> allocator;
+  GCharPtr describe; /* "memfd backend (dmakit-memfd, allocator ...)" for messages */
+  bool dmakit = false; /* one of our allocators: lock through its API */
+  bool video = false;
+  GstVideoInfo vinfo{}; /* final layout (alignment and driver pitch applied) */
+  bool add_meta = false;
+  bool set_alignment = false;
+  GstVideoAlignment align{};
+  bool drm = false; /* allocate with gst_dmakit_allocator_alloc_2d */
+  guint drm_width = 0, drm_rows = 0, drm_bpp = 0, drm_pitch = 0;
+};
+
+struct Settings {
+  guint min = 0;
+  guint max = 0;
+  guint low_watermark = DEFAULT_LOW_WATERMARK;
+  bool refill = DEFAULT_REFILL;
+  bool lock_memory = DEFAULT_LOCK_MEMORY;
+  GstClockTime timeout = DEFAULT_ACQUIRE_TIMEOUT;
+  GstDmakitTimeoutAction action = DEFAULT_TIMEOUT_ACTION;
+};
+
+struct Stats {
+  guint64 allocations = 0, frees = 0, acquires = 0, releases = 0;
+  guint64 waits = 0, wait_total_ns = 0, wait_max_ns = 0;
+  guint64 exhausted = 0, timeouts = 0, refills = 0, discards = 0, stale = 0;
+  guint64 alloc_failures = 0, lock_failures = 0, locked = 0;
+  guint64 bytes_held = 0;
+  guint outstanding = 0, max_outstanding = 0;
+};
+
+struct Impl {
+  /* Lock order: base rec-lock -> mutex. Protects everything below it. */
+  std::mutex mutex;
+  std::condition_variable buffer_cv; /* acquirers: a buffer is free, or flushing */
+  std::condition_variable refill_cv; /* refill thread: work to do, or quit */
+
+  std::vector<GstBuffer *> free_stack; /* LIFO of ready buffers, capacity fixed */
+  size_t free_n = 0;
+  std::vector<Slot> graveyard; /* discarded buffers the refill thread frees */
+  size_t grave_n = 0;
+  SlotTable table; /* every live buffer of the pool (free or out) */
+
+  bool flushing = true; /* mirrors the base flushing state, under mutex */
+  bool running = false; /* between our start() and shutdown() */
+  bool quit = false;    /* refill thread must exit */
+  bool refill_idle = false;
+  bool inactive_noted = false;
+  bool offset_known = false;
+  bool lock_warned = false, alloc_warned = false, persist_warned = false;
+  guint waiters = 0;
+  guint pending = 0; /* allocations in progress outside the mutex */
+  guint64 generation = 0;
+  gsize mem_offset = 0;
+  GThread *refill_thread = nullptr;
+
+  Settings set;
+  Layout lay;
+  Stats stats;
+
+  GWeakRef element;
+
+  /* Lock-free hints for the release path (see release_buffer()). */
+  std::atomic<bool> flushing_hint{ true };
+  std::atomic<guint> hot_size{ 0 };
+  std::atomic<gsize> hot_offset{ 0 };
+
+  Impl () { g_weak_ref_init (&element, nullptr); }
+  ~Impl () { g_weak_ref_clear (&element); }
+
+  size_t allocated () const noexcept { return table.size (); }
+  bool can_grow () const noexcept
+  {
+    return set.max == 0 || allocated () + pending < set.max;
+  }
+  /* Whether the refill thread has work. */
+  bool refill_needed () const noexcept
+  {
+    if (!set.refill || flushing || quit || !running || !can_grow ())
+      return false;
+    if (allocated () + pending < set.min)
+      return true;
+    const size_t want = std::max<size_t> (set.low_watermark, waiters);
+    return free_n + pending < want;
+  }
+  /* Grow the fixed-capacity structures; only called on the allocation path. */
+  void reserve (size_t buffers)
+  {
+    if (buffers <= table.capacity () && buffers <= free_stack.size ())
+      return;
+    const size_t cap = std::max<size_t> (buffers, std::max<size_t> (table.capacity (), 8) * 2);
+    table.reserve (cap);
+    free_stack.resize (cap, nullptr);
+    graveyard.resize (cap);
+  }
+};
+
+} // namespace
+
+struct _GstDmakitBufferPool {
+  GstBufferPool parent;
+  Impl *impl;
+};
+
+struct _GstDmakitBufferPoolClass {
+  GstBufferPoolClass parent_class;
+};
+
+G_DEFINE_TYPE (GstDmakitBufferPool, gst_dmakit_buffer_pool, GST_TYPE_BUFFER_POOL)
+
+GType
+gst_dmakit_timeout_action_get_type (void)
+{
+  static gsize type_id = 0;
+  static const GEnumValue values[] = {
+    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "GST_DMAKIT_TIMEOUT_ACTION_WARN", "warn" },
+    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "GST_DMAKIT_TIMEOUT_ACTION_FAIL", "fail" },
+    { 0, nullptr, nullptr },
+  };
+  if (g_once_init_enter (&type_id)) {
+    GType t = g_enum_register_static ("GstDmakitTimeoutAction", values);
+    g_once_init_leave (&type_id, t);
+  }
+  return type_id;
+}
+
+#define POOL_IMPL(p) (*GST_DMAKIT_BUFFER_POOL (p)->impl)
+
+/* ---- allocator helpers ---------------------------------------------------- */
+
+static bool
+is_dmakit_allocator (GstAllocator *allocator) noexcept
+{
+  /* both the DMA-BUF allocator and the memfd fallback */
+  return allocator && gst_is_dmakit_allocator (allocator);
+}
+
+static gchar *
+describe_allocator (GstAllocator *allocator) noexcept
+{
+  if (!allocator)
+    return g_strdup ("no allocator");
+  const gchar *mem_type = allocator->mem_type ? allocator->mem_type : "unknown";
+  if (is_dmakit_allocator (allocator)) {
+    GstDmakitBackend backend = gst_dmakit_allocator_get_backend (allocator);
+    GEnumClass *klass = static_cast<GEnumClass *> (g_type_class_ref (GST_DMAKIT_TYPE_BACKEND));
+    GEnumValue *v = g_enum_get_value (klass, backend);
+    gchar *s = g_strdup_printf ("dmakit %s backend (%s, allocator %s)", v ? v->value_nick : "unknown",
+                                mem_type, GST_OBJECT_NAME (allocator));
+    g_type_class_unref (klass);
+    return s;
+  }
+  return g_strdup_printf ("%s (allocator %s)", mem_type, GST_OBJECT_NAME (allocator));
+}
+
+/* ---- layout ------------------------------------------------------------------ */
+
+/* Planes of @info sorted by offset, with the number of rows (of the plane's own
+ * stride) each spans. False when the layout is not a simple planar one. */
+static bool
+plane_rows (const GstVideoInfo &info, guint order[GST_VIDEO_MAX_PLANES],
+            guint rows[GST_VIDEO_MAX_PLANES]) noexcept
+{
+  const guint n = GST_VIDEO_INFO_N_PLANES (&info);
+  for (guint i = 0; i < n; i++)
+    order[i] = i;
+  std::sort (order, order + n,
+             [&info] (guint a, guint b) { return info.offset[a] < info.offset[b]; });
+  for (guint k = 0; k < n; k++) {
+    const guint p = order[k];
+    const gsize end = k + 1 < n ? info.offset[order[k + 1]] : info.size;
+    if (info.stride[p] <= 0 || end < info.offset[p])
+      return false;
+    rows[p] = guint ((end - info.offset[p] + guint (info.stride[p]) - 1) / guint (info.stride[p]));
+  }
+  return true;
+}
+
+/* Relayout @info on a driver @pitch for plane 0, scaling the other planes'
+ * strides in proportion. Returns the new total size, 0 if impossible. */
+static gsize
+relayout_on_pitch (GstVideoInfo *info, guint pitch) noexcept
+{
+  guint order[GST_VIDEO_MAX_PLANES], rows[GST_VIDEO_MAX_PLANES];
+  if (!plane_rows (*info, order, rows))
+    return 0;
+  const guint base = guint (info->stride[0]);
+  if (pitch < base)
+    return 0;
+  gsize offset = 0;
+  const guint n = GST_VIDEO_INFO_N_PLANES (info);
+  gint strides[GST_VIDEO_MAX_PLANES];
+  for (guint p = 0; p < n; p++) {
+    const guint64 scaled = guint64 (info->stride[p]) * pitch;
+    if (scaled % base)
+      return 0;
+    strides[p] = gint (scaled / base);
+  }
+  for (guint k = 0; k < n; k++) {
+    const guint p = order[k];
+    info->stride[p] = strides[p];
+    info->offset[p] = offset;
+    offset += gsize (strides[p]) * rows[p];
+  }
+  info->size = offset;
+  return offset;
+}
+
+/* Dumb-buffer geometry for @info: width in pixels of plane 0, rows covering all
+ * planes at plane 0's stride, bits per pixel. */
+static bool
+drm_geometry (const GstVideoInfo &info, guint *width, guint *rows, guint *bpp) noexcept
+{
+  const GstVideoFormatInfo *finfo = info.finfo;
+  if (GST_VIDEO_FORMAT_INFO_IS_TILED (finfo) || GST_VIDEO_FORMAT_INFO_HAS_PALETTE (finfo))
+    return false;
+  const gint pstride = GST_VIDEO_FORMAT_INFO_PSTRIDE (finfo, 0);
+  if (pstride <= 0 || info.stride[0] <= 0 || info.stride[0] % pstride)
+    return false;
+  /* the plane offsets of an aligned layout with top/left padding do not start
+   * at plane boundaries: keep those on the generic path */
+  guint order[GST_VIDEO_MAX_PLANES], prow[GST_VIDEO_MAX_PLANES];
+  if (!plane_rows (info, order, prow) || info.offset[order[0]] != 0)
+    return false;
+  *width = guint (info.stride[0] / pstride);
+  *bpp = guint (pstride) * 8;
+  *rows = guint ((info.size + guint (info.stride[0]) - 1) / guint (info.stride[0]));
+  return true;
+}
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+static gboolean
+mark_meta_pooled (GstBuffer *, GstMeta **meta, gpointer) noexcept
+{
+  /* GST_META_FLAG_SET does not compile as C++ (int -> enum) */
+  (*meta)->flags = GstMetaFlags ((*meta)->flags | GST_META_FLAG_POOLED | GST_META_FLAG_LOCKED);
+  return TRUE;
+}
+
+static gboolean
+remove_meta_unpooled (GstBuffer *buffer, GstMeta **meta, gpointer) noexcept
+{
+  if (!GST_META_FLAG_IS_SET (*meta, GST_META_FLAG_POOLED)) {
+    (*meta)->flags = GstMetaFlags ((*meta)->flags & ~GST_META_FLAG_LOCKED);
+    *meta = nullptr;
+  }
+#if GST_CHECK_VERSION(1, 23, 1)
+  else if ((*meta)->info->clear_func) {
+    (*meta)->info->clear_func (buffer, *meta);
+  }
+#else
+  (void) buffer;
+#endif
+  return TRUE;
+}
+
+/* mlock the pages of @mem ourselves (memory not from a dmakit allocator). We
+ * remember only the pages that lie entirely inside the memory for munlock, so
+ * a neighbouring allocation sharing an edge page keeps its lock. */
+static bool
+lock_pages (GstMemory *mem, Slot *slot, int *err) noexcept
+{
+  GstMapInfo map;
+  if (!gst_memory_map (mem, &map, GST_MAP_READ)) {
+    *err = EINVAL;
+    return false;
+  }
+  const uintptr_t page = uintptr_t (sysconf (_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t> (map.data) - mem->offset;
+  const uintptr_t end = begin + mem->maxsize;
+  const uintptr_t lo = begin & ~(page - 1);
+  const uintptr_t hi = (end + page - 1) & ~(page - 1);
+  const bool ok = mlock (reinterpret_cast<void *> (lo), hi - lo) == 0;
+  *err = ok ? 0 : errno;
+  gst_memory_unmap (mem, &map);
+  if (ok) {
+    const uintptr_t in_lo = (begin + page - 1) & ~(page - 1);
+    const uintptr_t in_hi = end & ~(page - 1);
+    if (in_hi > in_lo) {
+      slot->unlock_addr = reinterpret_cast<guint8 *> (in_lo);
+      slot->unlock_len = in_hi - in_lo;
+    }
+  }
+  return ok;
+}
+
+/* Allocate one buffer for the current layout. Called without the mutex, by
+ * start(), the refill thread, or (refill off) the acquiring thread. */
+static GstFlowReturn
+alloc_one (GstDmakitBufferPool *self, Slot *out) noexcept
+{
+  Impl &s = *self->impl;
+  const Layout &lay = s.lay; /* stable while the pool is started */
+  GstBuffer *buf = nullptr;
+
+  if (lay.drm) {
+    guint pitch = 0;
+    GstMemory *mem = gst_dmakit_allocator_alloc_2d (lay.allocator.get (), lay.drm_width,
+                                                    lay.drm_rows, lay.drm_bpp, &pitch);
+    if (!mem)
+      return GST_FLOW_ERROR;
+    if (pitch != lay.drm_pitch || mem->maxsize < lay.size) {
+      GST_WARNING_OBJECT (self, "DRM dumb buffer %ux%u@%u came back with pitch %u (expected %u) "
+                          "and %" G_GSIZE_FORMAT " bytes (need %u)",
+                          lay.drm_width, lay.drm_rows, lay.drm_bpp, pitch, lay.drm_pitch,
+                          mem->maxsize, lay.size);
+      gst_memory_unref (mem);
+      return GST_FLOW_ERROR;
+    }
+    if (mem->offset != 0 || mem->size != lay.size)
+      gst_memory_resize (mem, -gssize (mem->offset), lay.size);
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf, mem);
+  } else {
+    buf = gst_buffer_new_allocate (lay.allocator.get (), lay.size,
+                                   const_cast<GstAllocationParams *> (&lay.params));
+    if (!buf)
+      return GST_FLOW_ERROR;
+  }
+
+  if (lay.add_meta) {
+    const GstVideoInfo &vi = lay.vinfo;
+    GstVideoMeta *meta = gst_buffer_add_video_meta_full (
+        buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT (&vi), GST_VIDEO_INFO_WIDTH (&vi),
+        GST_VIDEO_INFO_HEIGHT (&vi), GST_VIDEO_INFO_N_PLANES (&vi),
+        const_cast<gsize *> (vi.offset), const_cast<gint *> (vi.stride));
+    if (meta && lay.set_alignment)
+      gst_video_meta_set_alignment (meta, lay.align);
+  }
+  /* what the buffer carries now stays; anything added later is dropped on release */
+  gst_buffer_foreach_meta (buf, mark_meta_pooled, nullptr);
+  GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_TAG_MEMORY);
+
+  Slot slot;
+  slot.buf = buf;
+  GstMemory *mem = gst_buffer_peek_memory (buf, 0);
+  slot.bytes = mem->maxsize;
+
+  if (s.set.lock_memory) {
+    if (lay.dmakit) {
+      slot.locked = gst_dmakit_memory_is_locked (mem);
+    } else {
+      int err = 0;
+      slot.locked = lock_pages (mem, &slot, &err);
+      if (!slot.locked)
+        GST_DEBUG_OBJECT (self, "mlock of %" G_GSIZE_FORMAT " bytes failed: %s", mem->maxsize,
+                          g_strerror (err));
+    }
+  }
+  *out = slot;
+  return GST_FLOW_OK;
+}
+
+/* Free one buffer the pool no longer tracks. Without the mutex. */
+static void
+free_slot (const Slot &slot) noexcept
+{
+  if (slot.unlock_addr)
+    munlock (slot.unlock_addr, slot.unlock_len);
+  /* buffer->pool is NULL here: the unref really frees it */
+  gst_buffer_unref (slot.buf);
+}
+
+static void
+warn_lock_refused (GstDmakitBufferPool *self, Impl &s, guint64 failures) noexcept
+{
+  struct rlimit rl = {};
+  getrlimit (RLIMIT_MEMLOCK, &rl);
+  GST_WARNING_OBJECT (self, "lock-memory: the system refused to lock a %u-byte buffer in RAM "
+                      "(%" G_GUINT64_FORMAT " refused so far; RLIMIT_MEMLOCK %" G_GUINT64_FORMAT
+                      " bytes, CAP_IPC_LOCK lifts it); buffers stay pageable, from %s",
+                      s.lay.size, failures, guint64 (rl.rlim_cur), s.lay.describe.get ());
+}
+
+/* Register a freshly allocated buffer. With the mutex held. Returns false when
+ * it does not fit this configuration (offset mismatch) and must be freed. */
+static bool
+register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
+{
+  gsize offset = 0;
+  gst_buffer_get_sizes (slot.buf, &offset, nullptr);
+  if (!s.offset_known) {
+    s.offset_known = true;
+    s.mem_offset = offset;
+    s.hot_offset.store (offset, std::memory_order_relaxed);
+  } else if (offset != s.mem_offset) {
+    GST_WARNING_OBJECT (self, "allocator gave memory at offset %" G_GSIZE_FORMAT
+                        ", the pool's buffers use %" G_GSIZE_FORMAT, offset, s.mem_offset);
+    return false;
+  }
+  slot.generation = s.generation;
+  s.table.insert (slot);
+  s.stats.allocations++;
+  s.stats.bytes_held += slot.bytes;
+  if (s.set.lock_memory) {
+    if (slot.locked) {
+      s.stats.locked++;
+    } else {
+      s.stats.lock_failures++;
+      if (!s.lock_warned) {
+        s.lock_warned = true;
+        warn_lock_refused (self, s, s.stats.lock_failures);
+      }
+    }
+  }
+  return true;
+}
+
+/* Forget a buffer. With the mutex held. */
+static void
+unregister_slot (Impl &s, const Slot &slot) noexcept
+{
+  s.stats.frees++;
+  s.stats.bytes_held -= slot.bytes;
+  if (slot.locked)
+    s.stats.locked--;
+}
+
+static inline void
+note_acquired (Impl &s) noexcept
+{
+  s.stats.acquires++;
+  if (++s.stats.outstanding > s.stats.max_outstanding)
+    s.stats.max_outstanding = s.stats.outstanding;
+}
+
+/* Wake the refill thread if it sleeps and has work. With the mutex held;
+ * returns whether the caller must notify refill_cv after unlocking. */
+static inline bool
+want_refill_kick (Impl &s) noexcept
+{
+  if (G_LIKELY (!s.refill_idle) || !s.refill_needed ())
+    return false;
+  s.refill_idle = false;
+  return true;
+}
+
+/* ---- refill thread --------------------------------------------------------------- */
+
+static gpointer
+refill_thread_main (gpointer data) noexcept
+{
+  /* No ref on the pool: stop()/finalize join this thread before it goes away. */
+  GstDmakitBufferPool *self = static_cast<GstDmakitBufferPool *> (data);
+  Impl &s = *self->impl;
+  GST_DEBUG_OBJECT (self, "refill thread running");
+  std::unique_lock<std::mutex> lk (s.mutex);
+  while (!s.quit) {
+    if (s.grave_n > 0) {
+      Slot dead = s.graveyard[--s.grave_n];
+      s.graveyard[s.grave_n] = Slot ();
+      lk.unlock ();
+      free_slot (dead);
+      lk.lock ();
+      continue;
+    }
+    if (s.refill_needed ()) {
+      s.pending++;
+      lk.unlock ();
+      Slot slot;
+      const GstFlowReturn ret = alloc_one (self, &slot);
+      lk.lock ();
+      s.pending--;
+      if (ret == GST_FLOW_OK && register_slot (self, s, slot)) {
+        s.free_stack[s.free_n++] = slot.buf;
+        s.stats.refills++;
+        if (s.waiters > 0)
+          s.buffer_cv.notify_one ();
+        continue;
+      }
+      if (ret == GST_FLOW_OK) {
+        lk.unlock ();
+        free_slot (slot);
+        lk.lock ();
+      }
+      s.stats.alloc_failures++;
+      if (!s.alloc_warned) {
+        s.alloc_warned = true;
+        GST_WARNING_OBJECT (self, "refill: could not allocate a %u-byte buffer from %s "
+                            "(%zu allocated); retrying every 50 ms",
+                            s.lay.size, s.lay.describe.get (), s.allocated ());
+      }
+      s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
+      continue;
+    }
+    s.refill_idle = true;
+    s.refill_cv.wait (lk);
+    s.refill_idle = false;
+  }
+  GST_DEBUG_OBJECT (self, "refill thread exiting");
+  return nullptr;
+}
+
+/* Stop the refill thread and free every buffer the pool holds that is not
+ * out. Idempotent. Called from stop(), set_config() and finalize, never with
+ * the mutex held. */
+static void
+shutdown_pool (GstDmakitBufferPool *self) noexcept
+{
+  Impl &s = *self->impl;
+  GThread *thread;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.quit = true;
+    s.running = false;
+    thread = std::exchange (s.refill_thread, nullptr);
+  }
+  s.refill_cv.notify_all ();
+  if (thread)
+    g_thread_join (thread);
+
+  std::vector<Slot> dead;
+  size_t still_out = 0;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    dead.reserve (s.free_n + s.grave_n);
+    while (s.free_n > 0) {
+      Slot slot;
+      GstBuffer *buf = s.free_stack[--s.free_n];
+      if (s.table.take (buf, &slot)) {
+        unregister_slot (s, slot);
+        dead.push_back (slot);
+      }
+    }
+    while (s.grave_n > 0) {
+      dead.push_back (s.graveyard[--s.grave_n]);
+      s.graveyard[s.grave_n] = Slot ();
+    }
+    still_out = s.table.size ();
+  }
+  if (!dead.empty ())
+    GST_DEBUG_OBJECT (self, "freeing %zu buffers", dead.size ());
+  for (const Slot &slot : dead)
+    free_slot (slot);
+  if (still_out)
+    GST_WARNING_OBJECT (self, "%zu buffers still out after shutdown; each is freed when it "
+                        "comes back", still_out);
+}
+
+/* Preallocate min buffers and start the refill thread. */
+static gboolean
+start_pool (GstDmakitBufferPool *self) noexcept
+{
+  Impl &s = *self->impl;
+  const Settings set = s.set;
+
+  if (set.lock_memory && s.lay.dmakit)
+    gst_dmakit_allocator_set_lock_memory (s.lay.allocator.get (), TRUE);
+
+  std::vector<Slot> fresh;
+  fresh.reserve (set.min);
+  for (guint i = 0; i < set.min; i++) {
+    Slot slot;
+    if (alloc_one (self, &slot) != GST_FLOW_OK) {
+      GST_ERROR_OBJECT (self, "activation failed: could not preallocate %u buffers of %u bytes "
+                        "from %s: buffer %u of %u failed",
+                        set.min, s.lay.size, s.lay.describe.get (), i + 1, set.min);
+      for (const Slot &f : fresh)
+        free_slot (f);
+      return FALSE;
+    }
+    fresh.push_back (slot);
+  }
+
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.quit = false;
+    s.running = true;
+    s.inactive_noted = false;
+    s.lock_warned = false;
+    s.alloc_warned = false;
+    s.reserve (std::max<size_t> (set.max, s.table.size () + fresh.size ()));
+    for (Slot &slot : fresh) {
+      if (register_slot (self, s, slot)) {
+        s.free_stack[s.free_n++] = slot.buf;
+        slot.buf = nullptr;
+      }
+    }
+  }
+  for (const Slot &slot : fresh)
+    if (slot.buf)
+      free_slot (slot);
+
+  if (set.refill) {
+    GError *err = nullptr;
+    GThread *thread = g_thread_try_new ("dmakit-refill", refill_thread_main, self, &err);
+    if (!thread) {
+      GST_ERROR_OBJECT (self, "activation failed: could not start the refill thread: %s",
+                        err ? err->message : "unknown error");
+      g_clear_error (&err);
+      shutdown_pool (self);
+      return FALSE;
+    }
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.refill_thread = thread;
+  }
+  GST_DEBUG_OBJECT (self, "started: %u buffers of %u bytes from %s, max %u, refill %s, "
+                    "low watermark %u",
+                    set.min, s.lay.size, s.lay.describe.get (), set.max,
+                    set.refill ? "on" : "off", set.low_watermark);
+  return TRUE;
+}
+
+/* ---- vfuncs ------------------------------------------------------------------- */
+
+static const gchar **
+gst_dmakit_buffer_pool_get_options (GstBufferPool *) noexcept
+{
+  static const gchar *options[] = {
+    GST_BUFFER_POOL_OPTION_VIDEO_META,
+    GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT,
+    nullptr,
+  };
+  return options;
+}
+
+static bool
+caps_are_raw_video (const GstCaps *caps) noexcept
+{
+  if (!caps || gst_caps_get_size (caps) == 0)
+    return false;
+  const GstStructure *st = gst_caps_get_structure (caps, 0);
+  return gst_structure_has_name (st, "video/x-raw");
+}
+
+static void
+remove_option (GstStructure *config, const gchar *option) noexcept
+{
+  const GValue *opts = gst_structure_get_value (config, "options");
+  if (!opts || !GST_VALUE_HOLDS_ARRAY (opts))
+    return;
+  GValue kept = G_VALUE_INIT;
+  g_value_init (&kept, GST_TYPE_ARRAY);
+  for (guint i = 0; i < gst_value_array_get_size (opts); i++) {
+    const GValue *v = gst_value_array_get_value (opts, i);
+    if (G_VALUE_HOLDS_STRING (v) && g_strcmp0 (g_value_get_string (v), option) == 0)
+      continue;
+    gst_value_array_append_value (&kept, v);
+  }
+  gst_structure_take_value (config, "options", &kept);
+}
+
+static gboolean
+gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
+  Impl &s = *self->impl;
+
+  GstCaps *caps = nullptr;
+  guint size = 0, min = 0, max = 0;
+  if (!gst_buffer_pool_config_get_params (config, &caps, &size, &min, &max)) {
+    GST_WARNING_OBJECT (self, "config lacks size, min-buffers or max-buffers: %" GST_PTR_FORMAT,
+                        config);
+    return FALSE;
+  }
+  GstAllocator *allocator = nullptr;
+  GstAllocationParams params;
+  gst_buffer_pool_config_get_allocator (config, &allocator, &params);
+
+  /* we edit caps/allocator in the proposal: keep our own references */
+  dmakit::CapsRef caps_ref = dmakit::CapsRef::ref (caps);
+  ObjectRef<GstAllocator> alloc_ref = ObjectRef<GstAllocator>::ref (allocator);
+  bool valid = true;
+  bool allocator_changed = false;
+
+  if (max != 0 && min > max) {
+    GST_WARNING_OBJECT (self, "invalid config: min-buffers %u > max-buffers %u; proposing "
+                        "max-buffers %u", min, max, min);
+    max = min;
+    valid = false;
+  }
+
+  if (allocator && GST_OBJECT_FLAG_IS_SET (allocator, GST_ALLOCATOR_FLAG_CUSTOM_ALLOC)) {
+    GST_WARNING_OBJECT (self, "invalid config: allocator %s cannot allocate memory itself "
+                        "(custom alloc); proposing the pool's default allocator",
+                        GST_OBJECT_NAME (allocator));
+    alloc_ref.reset ();
+    allocator_changed = true;
+    valid = false;
+  }
+
+  Settings set;
+  set.min = min;
+  set.max = max;
+  {
+    guint wm;
+    gboolean b;
+    guint64 t;
+    gint action;
+    if (gst_structure_get_uint (config, KEY_LOW_WATERMARK, &wm))
+      set.low_watermark = wm;
+    if (gst_structure_get_boolean (config, KEY_REFILL, &b))
+      set.refill = b;
+    if (gst_structure_get_boolean (config, KEY_LOCK_MEMORY, &b))
+      set.lock_memory = b;
+    if (gst_structure_get_uint64 (config, KEY_ACQUIRE_TIMEOUT, &t))
+      set.timeout = t;
+    if (gst_structure_get_enum (config, KEY_TIMEOUT_ACTION, GST_DMAKIT_TYPE_TIMEOUT_ACTION, &action)) {
+      if (action == GST_DMAKIT_TIMEOUT_ACTION_WARN || action == GST_DMAKIT_TIMEOUT_ACTION_FAIL) {
+        set.action = GstDmakitTimeoutAction (action);
+      } else {
+        GST_WARNING_OBJECT (self, "invalid config: timeout action %d; proposing warn", action);
+        gst_dmakit_buffer_pool_config_set_timeout_action (config, GST_DMAKIT_TIMEOUT_ACTION_WARN);
+        valid = false;
+      }
+    }
+  }
+  if (max != 0 && set.low_watermark > max) {
+    GST_WARNING_OBJECT (self, "invalid config: low watermark %u > max-buffers %u; proposing %u",
+                        set.low_watermark, max, max);
+    set.low_watermark = max;
+    gst_dmakit_buffer_pool_config_set_low_watermark (config, max);
+    valid = false;
+  }
+
+  const bool want_meta =
+      gst_buffer_pool_config_has_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  const bool want_align =
+      gst_buffer_pool_config_has_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+
+  Layout lay;
+  gst_video_info_init (&lay.vinfo);
+  if (caps && !gst_caps_is_fixed (caps)) {
+    GstCaps *fixed = gst_caps_fixate (gst_caps_copy (caps));
+    GST_WARNING_OBJECT (self, "invalid config: caps %" GST_PTR_FORMAT " are not fixed; "
+                        "proposing %" GST_PTR_FORMAT, caps, fixed);
+    caps_ref.reset (fixed);
+    valid = false;
+  } else if (caps && caps_are_raw_video (caps)) {
+    if (gst_video_info_from_caps (&lay.vinfo, caps)) {
+      lay.video = true;
+    } else {
+      GST_WARNING_OBJECT (self, "invalid config: cannot parse raw video caps %" GST_PTR_FORMAT,
+                          caps);
+      valid = false;
+    }
+  }
+  if ((want_meta || want_align) && !lay.video && valid) {
+    GST_WARNING_OBJECT (self, "invalid config: %s requested but the caps (%" GST_PTR_FORMAT
+                        ") are not raw video; proposing plain buffers",
+                        want_meta ? "VideoMeta" : "video alignment", caps);
+    remove_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+    remove_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+    valid = false;
+  }
+
+  if (lay.video) {
+    const gsize needed = GST_VIDEO_INFO_SIZE (&lay.vinfo);
+    if (size < needed) {
+      GST_WARNING_OBJECT (self, "invalid config: size %u is too small for %" GST_PTR_FORMAT
+                          " (needs %" G_GSIZE_FORMAT "); proposing it",
+                          size, caps, needed);
+      size = guint (needed);
+      valid = false;
+    }
+    lay.add_meta = want_meta;
+    if (want_align && !want_meta)
+      GST_INFO_OBJECT (self, "video alignment ignored without VideoMeta: consumers could not "
+                       "know the padded strides");
+    if (want_align && want_meta) {
+      GstVideoAlignment align;
+      if (!gst_buffer_pool_config_get_video_alignment (config, &align))
+        gst_video_alignment_reset (&align);
+      /* the allocation alignment must cover every stride alignment, and back */
+      guint max_align = guint (params.align);
+      for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
+        max_align |= align.stride_align[i];
+      for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
+        align.stride_align[i] = max_align;
+      GstVideoInfo aligned = lay.vinfo;
+      if (!gst_video_info_align (&aligned, &align)) {
+        GST_WARNING_OBJECT (self, "invalid config: cannot apply the video alignment to %"
+                            GST_PTR_FORMAT "; proposing no alignment", caps);
+        remove_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+        valid = false;
+      } else {
+        lay.vinfo = aligned;
+        lay.align = align;
+        lay.set_alignment = true;
+        gst_buffer_pool_config_set_video_alignment (config, &align);
+        if (params.align < max_align) {
+          GST_DEBUG_OBJECT (self, "raising allocation alignment from %" G_GSIZE_FORMAT
+                            " to %u for the video strides", params.align, max_align);
+          params.align = max_align;
+          allocator_changed = true;
+        }
+      }
+    }
+  } else if (size == 0) {
+    GST_WARNING_OBJECT (self, "invalid config: size 0 for %" GST_PTR_FORMAT
+                        "; give the size of one buffer", caps);
+    valid = false;
+  }
+
+  if (!valid) {
+    gst_buffer_pool_config_set_params (config, caps_ref.get (), size, min, max);
+    if (allocator_changed)
+      gst_buffer_pool_config_set_allocator (config, alloc_ref.get (), &params);
+    return FALSE;
+  }
+
+  /* the allocator: the config's, or our own (AUTO) */
+  if (alloc_ref) {
+    lay.allocator = alloc_ref;
+  } else {
+    dmakit::GErrorPtr err;
+    GstAllocator *own = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, err.out ());
+    if (own) {
+      lay.allocator = ObjectRef<GstAllocator>::adopt (own);
+    } else {
+      GST_WARNING_OBJECT (self, "no dmakit allocator (%s); using the system allocator",
+                          err ? err->message : "unknown error");
+      lay.allocator = ObjectRef<GstAllocator>::adopt (gst_allocator_find (nullptr));
+    }
+  }
+  lay.dmakit = is_dmakit_allocator (lay.allocator.get ());
+  lay.describe.reset (describe_allocator (lay.allocator.get ()));
+  lay.params = params;
+
+  if (lay.video) {
+    /* aligned layouts may be bigger; like GstVideoBufferPool, grow silently */
+    size = std::max<guint> (size, guint (GST_VIDEO_INFO_SIZE (&lay.vinfo)));
+    guint w, rows, bpp;
+    if (lay.dmakit && gst_dmakit_allocator_get_backend (lay.allocator.get ()) ==
+                          GST_DMAKIT_BACKEND_DRM_DUMB) {
+      if (!drm_geometry (lay.vinfo, &w, &rows, &bpp)) {
+        GST_INFO_OBJECT (self, "format %s does not map onto a DRM dumb buffer's single pitch; "
+                         "allocating plain memory from it",
+                         gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&lay.vinfo)));
+      } else {
+        /* one probe allocation tells the driver's pitch for this geometry */
+        guint pitch = 0;
+        GstMemory *probe = gst_dmakit_allocator_alloc_2d (lay.allocator.get (), w, rows, bpp, &pitch);
+        GstVideoInfo on_pitch = lay.vinfo;
+        const gsize laid = probe ? relayout_on_pitch (&on_pitch, pitch) : 0;
+        if (!probe || laid == 0) {
+          GST_WARNING_OBJECT (self, "invalid config: DRM dumb allocation %ux%u@%u from %s "
+                              "%s", w, rows, bpp, lay.describe.get (),
+                              probe ? "has a pitch the planes cannot follow" : "failed");
+          if (probe)
+            gst_memory_unref (probe);
+          return FALSE;
+        }
+        const guint64 mem_size = guint64 (probe->maxsize);
+        gst_memory_unref (probe);
+        if (size > laid)
+          rows = std::max<guint> (rows, guint ((size + pitch - 1) / pitch));
+        size = std::max<guint> (size, guint (laid));
+        if (guint64 (pitch) * rows < size || mem_size < laid) {
+          GST_WARNING_OBJECT (self, "invalid config: DRM dumb buffer of %" G_GUINT64_FORMAT
+                              " bytes cannot hold %u", mem_size, size);
+          return FALSE;
+        }
+        lay.vinfo = on_pitch;
+        lay.drm = true;
+        lay.drm_width = w;
+        lay.drm_rows = rows;
+        lay.drm_bpp = bpp;
+        lay.drm_pitch = pitch;
+      }
+    }
+  }
+  lay.size = size;
+
+  /* this config is accepted: drop everything of the previous one */
+  shutdown_pool (self);
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.generation++;
+    s.set = set;
+    s.lay = std::move (lay);
+    s.offset_known = false;
+    s.hot_size.store (size, std::memory_order_relaxed);
+    s.hot_offset.store (0, std::memory_order_relaxed);
+    s.reserve (std::max<size_t> ({ size_t (max), size_t (min), size_t (8) }));
+  }
+
+  gst_buffer_pool_config_set_params (config, caps_ref.get (), size, min, max);
+  if (allocator_changed)
+    gst_buffer_pool_config_set_allocator (config, alloc_ref.get (), &params);
+  GST_DEBUG_OBJECT (self, "configured: %u bytes, min %u, max %u, %s%s%s from %s", size, min, max,
+                    s.lay.video ? "video" : "plain", s.lay.add_meta ? " with VideoMeta" : "",
+                    s.lay.drm ? " on a DRM pitch" : "", s.lay.describe.get ());
+  return GST_BUFFER_POOL_CLASS (gst_dmakit_buffer_pool_parent_class)->set_config (pool, config);
+}
+
+static gboolean
+gst_dmakit_buffer_pool_start (GstBufferPool *pool) noexcept
+{
+  return start_pool (GST_DMAKIT_BUFFER_POOL (pool));
+}
+
+static gboolean
+gst_dmakit_buffer_pool_stop (GstBufferPool *pool) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
+  shutdown_pool (self);
+  Impl &s = *self->impl;
+  std::lock_guard<std::mutex> lk (s.mutex);
+  return s.table.size () == 0;
+}
+
+static void
+gst_dmakit_buffer_pool_flush_start (GstBufferPool *pool) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
+  Impl &s = *self->impl;
+  guint out, waiters;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.flushing = true;
+    s.flushing_hint.store (true, std::memory_order_release);
+    out = s.stats.outstanding;
+    waiters = s.waiters;
+  }
+  /* every waiter at once */
+  s.buffer_cv.notify_all ();
+  GST_DEBUG_OBJECT (self, "flushing (set_flushing or deactivation): %u buffers out, %u "
+                    "acquirers woken", out, waiters);
+}
+
+static void
+gst_dmakit_buffer_pool_flush_stop (GstBufferPool *pool) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
+  Impl &s = *self->impl;
+  bool running;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    running = s.running;
+  }
+  if (!running) {
+    /* Re-activated after a set_config() that raced with the last buffer of a
+     * deactivated pool coming back: the base class skipped start(). */
+    GST_INFO_OBJECT (self, "activated without start(); starting now");
+    if (!start_pool (self))
+      GST_ERROR_OBJECT (self, "could not start; acquires will allocate or wait");
+  }
+  bool kick;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.flushing = false;
+    s.flushing_hint.store (false, std::memory_order_release);
+    s.inactive_noted = false;
+    kick = want_refill_kick (s);
+  }
+  if (kick)
+    s.refill_cv.notify_one ();
+}
+
+static GstFlowReturn
+gst_dmakit_buffer_pool_alloc_buffer (GstBufferPool *pool, GstBuffer **buffer,
+                                     GstBufferPoolAcquireParams *) noexcept
+{
+  /* Not used by our own paths (start/acquire allocate through alloc_one and
+   * track the buffer); provided so the vfunc yields a correctly laid-out
+   * buffer if someone calls it. */
+  Slot slot;
+  GstFlowReturn ret = alloc_one (GST_DMAKIT_BUFFER_POOL (pool), &slot);
+  if (ret == GST_FLOW_OK) {
+    if (slot.unlock_addr)
+      munlock (slot.unlock_addr, slot.unlock_len);
+    *buffer = slot.buf;
+  }
+  return ret;
+}
+
+static void
+gst_dmakit_buffer_pool_free_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
+  Impl &s = *self->impl;
+  Slot slot;
+  bool tracked;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    tracked = s.table.take (buffer, &slot);
+    if (tracked)
+      unregister_slot (s, slot);
+  }
+  if (tracked)
+    free_slot (slot);
+  else
+    gst_buffer_unref (buffer);
+}
+
+static GstFlowReturn
+acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBuffer **buffer,
+              GstBufferPoolAcquireParams *params) noexcept
+{
+  Impl &s = *self->impl;
+  const bool dontwait = params && (params->flags & GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT);
+  const GstClockTime timeout = s.set.timeout;
+  const bool timed = GST_CLOCK_TIME_IS_VALID (timeout) && timeout > 0;
+  bool counted_exhausted = false, waited = false;
+  guint64 wait_start = 0;
+  Clock::time_point deadline;
+  GstFlowReturn ret;
+
+  for (;;) {
+    if (s.flushing) {
+      ret = GST_FLOW_FLUSHING;
+      break;
+    }
+    if (s.free_n > 0) {
+      *buffer = s.free_stack[--s.free_n];
+      note_acquired (s);
+      ret = GST_FLOW_OK;
+      break;
+    }
+    const bool can_grow = s.can_grow ();
+    if (can_grow && (!s.set.refill || !s.running)) {
+      /* refill off: like the stock pool, allocate on the caller's thread */
+      s.reserve (s.allocated () + s.pending + 1);
+      s.pending++;
+      lk.unlock ();
+      Slot slot;
+      ret = alloc_one (self, &slot);
+      lk.lock ();
+      s.pending--;
+      if (ret == GST_FLOW_OK && !register_slot (self, s, slot))
+        ret = GST_FLOW_ERROR;
+      if (ret != GST_FLOW_OK) {
+        s.stats.alloc_failures++;
+        const guint64 failures = s.stats.alloc_failures;
+        lk.unlock ();
+        if (slot.buf)
+          free_slot (slot);
+        GST_WARNING_OBJECT (self, "could not allocate a %u-byte buffer from %s "
+                            "(%" G_GUINT64_FORMAT " failures)",
+                            s.lay.size, s.lay.describe.get (), failures);
+        lk.lock ();
+        ret = GST_FLOW_ERROR;
+        break;
+      }
+      if (s.flushing) {
+        s.free_stack[s.free_n++] = slot.buf;
+        ret = GST_FLOW_FLUSHING;
+        break;
+      }
+      *buffer = slot.buf;
+      note_acquired (s);
+      break;
+    }
+    if (!can_grow && !counted_exhausted) {
+      s.stats.exhausted++;
+      counted_exhausted = true;
+    }
+    if (dontwait) {
+      ret = GST_FLOW_EOS;
+      break;
+    }
+    if (!waited) {
+      waited = true;
+      s.stats.waits++;
+      wait_start = monotonic_ns ();
+      if (timed)
+        deadline = Clock::now () + std::chrono::nanoseconds (timeout);
+    }
+    if (want_refill_kick (s))
+      s.refill_cv.notify_one ();
+    s.waiters++;
+    bool timed_out = false;
+    if (timed)
+      timed_out = s.buffer_cv.wait_until (lk, deadline) == std::cv_status::timeout;
+    else
+      s.buffer_cv.wait (lk);
+    s.waiters--;
+    if (timed_out && !s.flushing && s.free_n == 0) {
+      s.stats.timeouts++;
+      const guint out = s.stats.outstanding;
+      const size_t allocated = s.allocated ();
+      const guint max = s.set.max;
+      const guint size = s.lay.size;
+      const GstDmakitTimeoutAction action = s.set.action;
+      const guint64 waited_ns = monotonic_ns () - wait_start;
+      lk.unlock ();
+      gchar *name = gst_object_get_name (GST_OBJECT (self));
+      GST_WARNING_OBJECT (self, "buffer pool %s exhausted: waited %.3f ms for a free buffer; %u "
+                          "buffers of %u bytes out (%zu allocated, max %u); %s",
+                          name, waited_ns / 1e6, out, size, allocated, max,
+                          action == GST_DMAKIT_TIMEOUT_ACTION_FAIL ? "failing the acquire"
+                                                                   : "still waiting");
+      ObjectRef<GstElement> element =
+          ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
+      if (element) {
+        GError *err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
+                                   "Buffer pool %s ran out of buffers: waited %.1f ms, %u of "
+                                   "%u-byte buffers out",
+                                   name, waited_ns / 1e6, out, size);
+        gchar *debug = g_strdup_printf (
+            "pool %s: %u buffers of %u bytes out, %zu allocated, max %u; waited %" G_GUINT64_FORMAT
+            " ns (timeout %" G_GUINT64_FORMAT " ns); %s",
+            name, out, size, allocated, max, waited_ns, guint64 (timeout),
+            action == GST_DMAKIT_TIMEOUT_ACTION_FAIL ? "failing" : "still waiting");
+        GstStructure *details = gst_structure_new (
+            GST_DMAKIT_BUFFER_POOL_TIMEOUT_DETAILS, "pool-name", G_TYPE_STRING, name, "size",
+            G_TYPE_UINT, size, "outstanding", G_TYPE_UINT, out, "allocated", G_TYPE_UINT,
+            guint (allocated), "max-buffers", G_TYPE_UINT, max, "waited-ns", G_TYPE_UINT64,
+            waited_ns, "timeout-ns", G_TYPE_UINT64, guint64 (timeout), "action",
+            GST_DMAKIT_TYPE_TIMEOUT_ACTION, action, nullptr);
+        GstMessage *msg =
+            gst_message_new_warning_with_details (GST_OBJECT (element.get ()), err, debug, details);
+        gst_element_post_message (element.get (), msg);
+        g_error_free (err);
+        g_free (debug);
+      }
+      g_free (name);
+      lk.lock ();
+      if (action == GST_DMAKIT_TIMEOUT_ACTION_FAIL) {
+        ret = GST_FLOW_ERROR;
+        break;
+      }
+      deadline += std::chrono::nanoseconds (timeout);
+    }
+  }
+
+  if (waited) {
+    const guint64 w = monotonic_ns () - wait_start;
+    s.stats.wait_total_ns += w;
+    s.stats.wait_max_ns = std::max (s.stats.wait_max_ns, w);
+  }
+  /* we leave without a buffer while one is free and others wait: pass it on */
+  const bool pass_on = ret != GST_FLOW_OK && s.free_n > 0 && s.waiters > 0;
+  const bool kick = want_refill_kick (s);
+  lk.unlock ();
+  if (pass_on)
+    s.buffer_cv.notify_one ();
+  if (kick)
+    s.refill_cv.notify_one ();
+  return ret;
+}
+
+static GstFlowReturn
+gst_dmakit_buffer_pool_acquire_buffer (GstBufferPool *pool, GstBuffer **buffer,
+                                       GstBufferPoolAcquireParams *params) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL_CAST (pool);
+  Impl &s = *self->impl;
+  std::unique_lock<std::mutex> lk (s.mutex);
+  if (G_LIKELY (!s.flushing && s.free_n > 0)) {
+    /* hot path: no allocation, no syscall */
+    *buffer = s.free_stack[--s.free_n];
+    note_acquired (s);
+    const bool kick = want_refill_kick (s);
+    lk.unlock ();
+    if (G_UNLIKELY (kick))
+      s.refill_cv.notify_one ();
+    return GST_FLOW_OK;
+  }
+  return acquire_slow (self, lk, buffer, params);
+}
+
+static void
+gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+{
+  Impl &s = POOL_IMPL (pool);
+  GST_BUFFER_FLAGS (buffer) &= GST_BUFFER_FLAG_TAG_MEMORY;
+  GST_BUFFER_PTS (buffer) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DTS (buffer) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buffer) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_OFFSET (buffer) = GST_BUFFER_OFFSET_NONE;
+  GST_BUFFER_OFFSET_END (buffer) = GST_BUFFER_OFFSET_NONE;
+
+  /* restore the size of an untouched buffer someone resized */
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY) &&
+      gst_buffer_n_memory (buffer) == 1) {
+    GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
+    const gsize size = s.hot_size.load (std::memory_order_relaxed);
+    const gsize offset = s.hot_offset.load (std::memory_order_relaxed);
+    if (G_UNLIKELY ((mem->size != size || mem->offset != offset) &&
+                    mem->maxsize >= offset + size && gst_memory_is_writable (mem)))
+      gst_buffer_resize (buffer, gssize (offset) - gssize (mem->offset), gssize (size));
+  }
+  gst_buffer_foreach_meta (buffer, remove_meta_unpooled, nullptr);
+}
+
+/* Why a returned buffer cannot be handed out again, or nullptr. */
+static const gchar *
+unusable_reason (Impl &s, GstBuffer *buffer) noexcept
+{
+  if (G_UNLIKELY (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY)))
+    return "its memory was replaced, added or removed";
+  if (G_UNLIKELY (gst_buffer_n_memory (buffer) != 1))
+    return "it has more than one memory";
+  GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
+  if (G_UNLIKELY (mem->size != s.hot_size.load (std::memory_order_relaxed) ||
+                  mem->offset != s.hot_offset.load (std::memory_order_relaxed)))
+    return "it was resized";
+  /* gst_memory_is_writable() looks at the sharers only, not at the READONLY flag */
+  if (G_UNLIKELY (!gst_memory_is_writable (mem) || GST_MEMORY_IS_READONLY (mem)))
+    return "its memory is shared or read-only";
+  if (G_UNLIKELY (GST_MINI_OBJECT_CAST (mem)->lockstate & DMAKIT_MINI_OBJECT_LOCK_COUNT_MASK))
+    return "its memory is still mapped";
+  return nullptr;
+}
+
+static void
+gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL_CAST (pool);
+  Impl &s = *self->impl;
+  const gchar *reason = unusable_reason (s, buffer);
+
+  /* Flushing: either set_flushing() or a deactivation. Only the base class
+   * knows which; ask it without our mutex (lock order), off the hot path. */
+  bool inactive = false;
+  if (G_UNLIKELY (s.flushing_hint.load (std::memory_order_acquire)))
+    inactive = !gst_buffer_pool_is_active (pool);
+
+  std::unique_lock<std::mutex> lk (s.mutex);
+  s.stats.releases++;
+  if (s.stats.outstanding > 0)
+    s.stats.outstanding--;
+
+  Slot *slot = s.table.find (buffer);
+  if (G_LIKELY (slot && !reason && !inactive && slot->generation == s.generation &&
+                s.free_n < s.free_stack.size ())) {
+    /* hot path: back on the stack; wake one waiter only if there is one */
+    s.free_stack[s.free_n++] = buffer;
+    const bool wake = s.waiters > 0;
+    lk.unlock ();
+    if (G_UNLIKELY (wake))
+      s.buffer_cv.notify_one ();
+    return;
+  }
+
+  /* Slow path: the buffer leaves the pool. */
+  Slot dead;
+  dead.buf = buffer;
+  const bool tracked = slot != nullptr;
+  if (tracked) {
+    if (!reason && slot->generation != s.generation) {
+      reason = "it belongs to an older configuration";
+      s.stats.stale++;
+    } else if (reason) {
+      s.stats.discards++;
+    }
+    s.table.take (buffer, &dead);
+    unregister_slot (s, dead);
+  }
+  std::vector<Slot> drained;
+  guint out_after = s.stats.outstanding;
+  bool note_inactive = false;
+  if (inactive && !s.inactive_noted) {
+    /* first buffer back after a deactivation: free the idle ones too */
+    s.inactive_noted = true;
+    note_inactive = true;
+    drained.reserve (s.free_n);
+    while (s.free_n > 0) {
+      Slot idle;
+      if (s.table.take (s.free_stack[--s.free_n], &idle)) {
+        unregister_slot (s, idle);
+        drained.push_back (idle);
+      }
+    }
+  }
+  /* While active, the refill thread frees it (and replaces it); after a
+   * deactivation, the returning thread does, right now. */
+  bool to_grave = !inactive && s.refill_thread && tracked && s.grave_n < s.graveyard.size ();
+  if (to_grave)
+    s.graveyard[s.grave_n++] = dead;
+  const bool kick_refill = to_grave && s.refill_idle;
+  if (kick_refill)
+    s.refill_idle = false;
+  /* a slot became free below max: a waiter may allocate (refill off) */
+  const bool wake = s.waiters > 0;
+  lk.unlock ();
+
+  if (note_inactive)
+    GST_INFO_OBJECT (self, "pool deactivated with %u buffers out (besides this one); freeing "
+                     "each as it comes back, and %zu idle ones now",
+                     out_after, drained.size ());
+  if (reason)
+    GST_CAT_DEBUG_OBJECT (CAT_PERFORMANCE, self, "discarding buffer %p: %s", buffer, reason);
+  if (!tracked)
+    GST_WARNING_OBJECT (self, "buffer %p is not one of this pool's; freeing it", buffer);
+  if (kick_refill)
+    s.refill_cv.notify_one ();
+  if (wake)
+    s.buffer_cv.notify_one ();
+  if (!to_grave)
+    free_slot (dead);
+  for (const Slot &idle : drained)
+    free_slot (idle);
+}
+
+/* ---- GObject ----------------------------------------------------------------- */
+
+static void
+gst_dmakit_buffer_pool_init (GstDmakitBufferPool *self)
+{
+  self->impl = new Impl ();
+}
+
+static void
+gst_dmakit_buffer_pool_finalize (GObject *object)
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (object);
+  shutdown_pool (self);
+  delete std::exchange (self->impl, nullptr);
+  G_OBJECT_CLASS (gst_dmakit_buffer_pool_parent_class)->finalize (object);
+}
+
+static void
+gst_dmakit_buffer_pool_class_init (GstDmakitBufferPoolClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstBufferPoolClass *pool_class = GST_BUFFER_POOL_CLASS (klass);
+
+  gobject_class->finalize = gst_dmakit_buffer_pool_finalize;
+
+  pool_class->get_options = gst_dmakit_buffer_pool_get_options;
+  pool_class->set_config = gst_dmakit_buffer_pool_set_config;
+  pool_class->start = gst_dmakit_buffer_pool_start;
+  pool_class->stop = gst_dmakit_buffer_pool_stop;
+  pool_class->acquire_buffer = gst_dmakit_buffer_pool_acquire_buffer;
+  pool_class->alloc_buffer = gst_dmakit_buffer_pool_alloc_buffer;
+  pool_class->reset_buffer = gst_dmakit_buffer_pool_reset_buffer;
+  pool_class->release_buffer = gst_dmakit_buffer_pool_release_buffer;
+  pool_class->free_buffer = gst_dmakit_buffer_pool_free_buffer;
+  pool_class->flush_start = gst_dmakit_buffer_pool_flush_start;
+  pool_class->flush_stop = gst_dmakit_buffer_pool_flush_stop;
+
+  GST_DEBUG_CATEGORY_INIT (gst_dmakit_buffer_pool_debug, "dmakitbufferpool", 0,
+                           "dmakit buffer pool");
+  GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE");
+  g_type_class_ref (GST_DMAKIT_TYPE_TIMEOUT_ACTION);
+}
+
+/* ---- public API --------------------------------------------------------------- */
+
+/**
+ * gst_dmakit_buffer_pool_new:
+ *
+ * Creates a pool that preallocates its buffers on activation, hands them out
+ * without allocating or making syscalls, refills from a background thread,
+ * and counts everything (see gst_dmakit_buffer_pool_get_stats()). Unless the
+ * config names an allocator, it allocates from a #GstDmakitAllocator
+ * (%GST_DMAKIT_BACKEND_AUTO).
+ *
+ * Returns: (transfer full): a new #GstBufferPool
+ *
+ * Since: 0.1
+ */
+GstBufferPool *
+gst_dmakit_buffer_pool_new (void)
+{
+  GstBufferPool *pool =
+      GST_BUFFER_POOL_CAST (g_object_new (GST_DMAKIT_TYPE_BUFFER_POOL, nullptr));
+  gst_object_ref_sink (pool);
+  return pool;
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_set_low_watermark:
+ * @config: a #GstBufferPool configuration
+ * @low_watermark: how many free buffers the refill thread keeps ready (bounded by max-buffers)
+ *
+ * Stores the low watermark (key `dmakit-low-watermark`, default 1) in @config.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_config_set_low_watermark (GstStructure *config, guint low_watermark)
+{
+  g_return_if_fail (config != nullptr);
+  gst_structure_set (config, KEY_LOW_WATERMARK, G_TYPE_UINT, low_watermark, nullptr);
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_get_low_watermark:
+ * @config: a #GstBufferPool configuration
+ * @low_watermark: (out) (optional): the low watermark
+ *
+ * Returns: %TRUE if @config sets a low watermark.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_buffer_pool_config_get_low_watermark (const GstStructure *config, guint *low_watermark)
+{
+  g_return_val_if_fail (config != nullptr, FALSE);
+  guint v;
+  if (!gst_structure_get_uint (config, KEY_LOW_WATERMARK, &v))
+    return FALSE;
+  if (low_watermark)
+    *low_watermark = v;
+  return TRUE;
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_set_refill:
+ * @config: a #GstBufferPool configuration
+ * @refill: %TRUE to refill from a background thread (default); %FALSE to
+ *     allocate on the acquiring thread below max-buffers, like the stock pool
+ *
+ * Stores the refill switch (key `dmakit-refill`) in @config.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_config_set_refill (GstStructure *config, gboolean refill)
+{
+  g_return_if_fail (config != nullptr);
+  gst_structure_set (config, KEY_REFILL, G_TYPE_BOOLEAN, refill, nullptr);
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_get_refill:
+ * @config: a #GstBufferPool configuration
+ * @refill: (out) (optional): the refill switch
+ *
+ * Returns: %TRUE if @config sets the refill switch.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_buffer_pool_config_get_refill (const GstStructure *config, gboolean *refill)
+{
+  g_return_val_if_fail (config != nullptr, FALSE);
+  gboolean v;
+  if (!gst_structure_get_boolean (config, KEY_REFILL, &v))
+    return FALSE;
+  if (refill)
+    *refill = v;
+  return TRUE;
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_set_lock_memory:
+ * @config: a #GstBufferPool configuration
+ * @lock_memory: %TRUE to lock every buffer the pool holds in RAM (mlock)
+ *
+ * Stores the lock-memory switch (key `dmakit-lock-memory`, default %FALSE) in
+ * @config. A refused lock is a warning and counts in the `lock-failures` stat.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_config_set_lock_memory (GstStructure *config, gboolean lock_memory)
+{
+  g_return_if_fail (config != nullptr);
+  gst_structure_set (config, KEY_LOCK_MEMORY, G_TYPE_BOOLEAN, lock_memory, nullptr);
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_get_lock_memory:
+ * @config: a #GstBufferPool configuration
+ * @lock_memory: (out) (optional): the lock-memory switch
+ *
+ * Returns: %TRUE if @config sets the lock-memory switch.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_buffer_pool_config_get_lock_memory (const GstStructure *config, gboolean *lock_memory)
+{
+  g_return_val_if_fail (config != nullptr, FALSE);
+  gboolean v;
+  if (!gst_structure_get_boolean (config, KEY_LOCK_MEMORY, &v))
+    return FALSE;
+  if (lock_memory)
+    *lock_memory = v;
+  return TRUE;
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_set_acquire_timeout:
+ * @config: a #GstBufferPool configuration
+ * @timeout: how long an acquire waits on an exhausted pool before it warns
+ *     (and, with %GST_DMAKIT_TIMEOUT_ACTION_FAIL, fails); %GST_CLOCK_TIME_NONE
+ *     (default) or 0 waits silently
+ *
+ * Stores the acquire timeout (key `dmakit-acquire-timeout`) in @config.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_config_set_acquire_timeout (GstStructure *config, GstClockTime timeout)
+{
+  g_return_if_fail (config != nullptr);
+  gst_structure_set (config, KEY_ACQUIRE_TIMEOUT, G_TYPE_UINT64, guint64 (timeout), nullptr);
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_get_acquire_timeout:
+ * @config: a #GstBufferPool configuration
+ * @timeout: (out) (optional): the acquire timeout
+ *
+ * Returns: %TRUE if @config sets an acquire timeout.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_buffer_pool_config_get_acquire_timeout (const GstStructure *config,
+                                                   GstClockTime *timeout)
+{
+  g_return_val_if_fail (config != nullptr, FALSE);
+  guint64 v;
+  if (!gst_structure_get_uint64 (config, KEY_ACQUIRE_TIMEOUT, &v))
+    return FALSE;
+  if (timeout)
+    *timeout = v;
+  return TRUE;
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_set_timeout_action:
+ * @config: a #GstBufferPool configuration
+ * @action: what an acquire does when the timeout expires
+ *
+ * Stores the timeout action (key `dmakit-timeout-action`, default
+ * %GST_DMAKIT_TIMEOUT_ACTION_WARN) in @config.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_config_set_timeout_action (GstStructure *config,
+                                                  GstDmakitTimeoutAction action)
+{
+  g_return_if_fail (config != nullptr);
+  gst_structure_set (config, KEY_TIMEOUT_ACTION, GST_DMAKIT_TYPE_TIMEOUT_ACTION, action, nullptr);
+}
+
+/**
+ * gst_dmakit_buffer_pool_config_get_timeout_action:
+ * @config: a #GstBufferPool configuration
+ * @action: (out) (optional): the timeout action
+ *
+ * Returns: %TRUE if @config sets a timeout action.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_buffer_pool_config_get_timeout_action (const GstStructure *config,
+                                                  GstDmakitTimeoutAction *action)
+{
+  g_return_val_if_fail (config != nullptr, FALSE);
+  gint v;
+  if (!gst_structure_get_enum (config, KEY_TIMEOUT_ACTION, GST_DMAKIT_TYPE_TIMEOUT_ACTION, &v))
+    return FALSE;
+  if (action)
+    *action = GstDmakitTimeoutAction (v);
+  return TRUE;
+}
+
+/**
+ * gst_dmakit_buffer_pool_set_element:
+ * @pool: a #GstDmakitBufferPool
+ * @element: (nullable) (transfer none): the element that owns @pool
+ *
+ * Names the element on whose bus the pool posts its warnings (an acquire that
+ * timed out). The pool keeps only a weak reference.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_buffer_pool_set_element (GstBufferPool *pool, GstElement *element)
+{
+  g_return_if_fail (GST_DMAKIT_IS_BUFFER_POOL (pool));
+  g_return_if_fail (element == nullptr || GST_IS_ELEMENT (element));
+  g_weak_ref_set (&POOL_IMPL (pool).element, element);
+}
+
+/**
+ * gst_dmakit_buffer_pool_get_element:
+ * @pool: a #GstDmakitBufferPool
+ *
+ * Returns: (transfer full) (nullable): the element set with
+ * gst_dmakit_buffer_pool_set_element(), else the pool's parent if that is an
+ * element, else %NULL.
+ *
+ * Since: 0.1
+ */
+GstElement *
+gst_dmakit_buffer_pool_get_element (GstBufferPool *pool)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BUFFER_POOL (pool), nullptr);
+  gpointer element = g_weak_ref_get (&POOL_IMPL (pool).element);
+  if (element)
+    return GST_ELEMENT (element);
+  GstObject *parent = gst_object_get_parent (GST_OBJECT (pool));
+  if (parent && GST_IS_ELEMENT (parent))
+    return GST_ELEMENT (parent);
+  if (parent)
+    gst_object_unref (parent);
+  return nullptr;
+}
+
+/**
+ * gst_dmakit_buffer_pool_get_stats:
+ * @pool: a #GstDmakitBufferPool
+ *
+ * Takes a consistent snapshot of the pool's counters. The structure is named
+ * %GST_DMAKIT_BUFFER_POOL_STATS and has these #guint64 fields: `allocated`
+ * (buffers alive), `free`, `outstanding`, `max-outstanding`, `acquires`,
+ * `releases`, `waits`, `wait-total-ns`, `wait-max-ns`, `exhausted`,
+ * `timeouts`, `refills`, `discards`, `stale`, `allocations`, `frees`,
+ * `alloc-failures`, `locked`, `lock-failures`, `bytes-held`, `generation`;
+ * and these #guint fields: `size`, `min-buffers`, `max-buffers`,
+ * `low-watermark`. See docs/bufferpool.md.
+ *
+ * Returns: (transfer full): the statistics
+ *
+ * Since: 0.1
+ */
+GstStructure *
+gst_dmakit_buffer_pool_get_stats (GstBufferPool *pool)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BUFFER_POOL (pool), nullptr);
+  Impl &s = POOL_IMPL (pool);
+  Stats st;
+  guint64 allocated, free_n, generation;
+  Settings set;
+  guint size;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    st = s.stats;
+    allocated = s.allocated ();
+    free_n = s.free_n;
+    generation = s.generation;
+    set = s.set;
+    size = s.lay.size;
+  }
+  return gst_structure_new (
+      GST_DMAKIT_BUFFER_POOL_STATS, "allocated", G_TYPE_UINT64, allocated, "free", G_TYPE_UINT64,
+      free_n, "outstanding", G_TYPE_UINT64, guint64 (st.outstanding), "max-outstanding",
+      G_TYPE_UINT64, guint64 (st.max_outstanding), "acquires", G_TYPE_UINT64, st.acquires,
+      "releases", G_TYPE_UINT64, st.releases, "waits", G_TYPE_UINT64, st.waits, "wait-total-ns",
+      G_TYPE_UINT64, st.wait_total_ns, "wait-max-ns", G_TYPE_UINT64, st.wait_max_ns, "exhausted",
+      G_TYPE_UINT64, st.exhausted, "timeouts", G_TYPE_UINT64, st.timeouts, "refills",
+      G_TYPE_UINT64, st.refills, "discards", G_TYPE_UINT64, st.discards, "stale", G_TYPE_UINT64,
+      st.stale, "allocations", G_TYPE_UINT64, st.allocations, "frees", G_TYPE_UINT64, st.frees,
+      "alloc-failures", G_TYPE_UINT64, st.alloc_failures, "locked", G_TYPE_UINT64, st.locked,
+      "lock-failures", G_TYPE_UINT64, st.lock_failures, "bytes-held", G_TYPE_UINT64,
+      st.bytes_held, "generation", G_TYPE_UINT64, generation, "size", G_TYPE_UINT, size,
+      "min-buffers", G_TYPE_UINT, set.min, "max-buffers", G_TYPE_UINT, set.max, "low-watermark",
+      G_TYPE_UINT, set.low_watermark, nullptr);
+}

@@ -14,6 +14,7 @@ GType gst_dmakit_buffer_pool_get_type (void);
 #define GST_DMAKIT_BUFFER_POOL(obj) \
   (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_BUFFER_POOL, GstDmakitBufferPool))
 #define GST_DMAKIT_IS_BUFFER_POOL(obj) (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_BUFFER_POOL))
+#define GST_DMAKIT_BUFFER_POOL_CAST(obj) ((GstDmakitBufferPool *) (obj))
 
 typedef struct _GstDmakitBufferPool GstDmakitBufferPool;
 typedef struct _GstDmakitBufferPoolClass GstDmakitBufferPoolClass;
@@ -24,6 +25,8 @@ typedef struct _GstDmakitBufferPoolClass GstDmakitBufferPoolClass;
  * @GST_DMAKIT_TIMEOUT_ACTION_FAIL: warn, then fail the acquire with %GST_FLOW_ERROR
  *
  * What an exhausted pool does when an acquire has waited for the configured timeout.
+ *
+ * Since: 0.1
  */
 typedef enum {
   GST_DMAKIT_TIMEOUT_ACTION_WARN = 0,
@@ -33,6 +36,25 @@ typedef enum {
 #define GST_DMAKIT_TYPE_TIMEOUT_ACTION (gst_dmakit_timeout_action_get_type ())
 GST_DMAKIT_API
 GType gst_dmakit_timeout_action_get_type (void);
+
+/**
+ * GST_DMAKIT_BUFFER_POOL_STATS:
+ *
+ * Name of the #GstStructure returned by gst_dmakit_buffer_pool_get_stats().
+ *
+ * Since: 0.1
+ */
+#define GST_DMAKIT_BUFFER_POOL_STATS "GstDmakitBufferPoolStats"
+
+/**
+ * GST_DMAKIT_BUFFER_POOL_TIMEOUT_DETAILS:
+ *
+ * Name of the details structure of the %GST_MESSAGE_WARNING a pool posts
+ * when an acquire times out (see gst_message_parse_warning_details()).
+ *
+ * Since: 0.1
+ */
+#define GST_DMAKIT_BUFFER_POOL_TIMEOUT_DETAILS "GstDmakitBufferPoolTimeout"
 
 GST_DMAKIT_API
 GstBufferPool *gst_dmakit_buffer_pool_new (void);
@@ -71,6 +93,11 @@ gboolean gst_dmakit_buffer_pool_config_get_timeout_action (const GstStructure *c
 
 GST_DMAKIT_API
 GstStructure *gst_dmakit_buffer_pool_get_stats (GstBufferPool *pool);
+
+GST_DMAKIT_API
+void gst_dmakit_buffer_pool_set_element (GstBufferPool *pool, GstElement *element);
+GST_DMAKIT_API
+GstElement *gst_dmakit_buffer_pool_get_element (GstBufferPool *pool);
 
 G_END_DECLS
 

@@ -7,10 +7,17 @@
 
 #include <gst/gst.h>
 
+#include "gstdmakittracer.h"
+#include "gstdmakitcrop.h"
+#include "gstdmakitsink.h"
+
 static gboolean
 plugin_init (GstPlugin *plugin)
 {
   gboolean ok = TRUE;
+  ok &= GST_ELEMENT_REGISTER (dmakitcrop, plugin);
+  ok &= GST_ELEMENT_REGISTER (dmakitsink, plugin);
+  ok &= gst_tracer_register (plugin, "dmakit", GST_TYPE_DMAKIT_TRACER);
   (void) plugin;
   return ok;
 }

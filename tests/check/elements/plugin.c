@@ -6,6 +6,8 @@
 
 /* Elements the plugin must provide. Keep in step with gst/elements/plugin.cpp. */
 static const gchar *const expected_elements[] = {
+  "dmakitcrop",
+  "dmakitsink",
   NULL,
 };
 

@@ -1,0 +1,1058 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-dmakitsink
+ * @title: dmakitsink
+ * @see_also: filesink, dmakitcrop
+ *
+ * A sink for zero-copy, real-time pipelines. It proposes a
+ * #GstDmakitBufferPool upstream (with the #GstDmakitSink:backend,
+ * #GstDmakitSink:lock-memory and #GstDmakitSink:stride-align settings) and
+ * accepts #GstVideoMeta, #GstVideoCropMeta and #GstDmakitRoiMeta.
+ *
+ * With #GstDmakitSink:location set, the streaming thread only hands a
+ * reference of each buffer to a worker thread through a bounded queue that
+ * was allocated when the element started: no heap allocation and no I/O on
+ * the streaming thread. The worker writes each (cropped) video frame in
+ * GStreamer's default layout for the cropped size, the bytes
+ * `videocrop ! filesink` would write, and any other stream as its buffers
+ * come. Without a location the sink consumes and counts.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=100 ! dmakitcrop left=8 ! dmakitsink location=out.yuv sync=false
+ * ]|
+ *
+ * Since: 0.1
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstdmakitsink.h"
+#include "gstdmakitcrop.h"
+
+#include <gst/dmakit/dmakit-raii.h>
+#include <gst/dmakit/dmakit.h>
+#include <gst/video/video.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <new>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <vector>
+
+GST_DEBUG_CATEGORY_STATIC (gst_dmakit_sink_debug);
+#define GST_CAT_DEFAULT gst_dmakit_sink_debug
+GST_DEBUG_CATEGORY_STATIC (GST_CAT_PERFORMANCE);
+
+using namespace dmakit;
+
+GType
+gst_dmakit_sink_overrun_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    { GST_DMAKIT_SINK_OVERRUN_BLOCK, "Wait for room in the write queue (back-pressure)",
+      "block" },
+    { GST_DMAKIT_SINK_OVERRUN_DROP, "Never wait: drop the buffer, count it and report it",
+      "drop" },
+    { 0, nullptr, nullptr },
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstDmakitSinkOverrun", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+namespace {
+
+constexpr guint kDefaultMaxPending = 8;
+constexpr guint kMaxMaxPending = 4096;
+constexpr guint kMaxStrideAlign = 4096;
+
+/* Property values; guarded by the object lock, copied out at start. */
+struct Settings {
+  GCharPtr location;
+  guint max_pending = kDefaultMaxPending;
+  GstDmakitSinkOverrun overrun = GST_DMAKIT_SINK_OVERRUN_BLOCK;
+  GstDmakitBackend backend = GST_DMAKIT_BACKEND_AUTO;
+  bool lock_memory = false;
+  guint stride_align = 0;
+};
+
+/* How to write one buffer: each queue entry carries its own copy, so a caps
+ * change never affects buffers already queued. */
+struct Layout {
+  bool video = false;
+  GstVideoInfo info{};
+};
+
+struct Slot {
+  GstBuffer *buf = nullptr;
+  Layout layout;
+};
+
+std::uint64_t
+now_ns () noexcept
+{
+  return std::uint64_t (std::chrono::duration_cast<std::chrono::nanoseconds> (
+                            std::chrono::steady_clock::now ().time_since_epoch ())
+                            .count ());
+}
+
+void
+atomic_max (std::atomic<guint64> &a, guint64 v) noexcept
+{
+  guint64 cur = a.load (std::memory_order_relaxed);
+  while (v > cur && !a.compare_exchange_weak (cur, v, std::memory_order_relaxed))
+    ;
+}
+
+struct Impl {
+  /* Guarded by the object lock. */
+  Settings settings;
+
+  /* Copied from the settings at start; constant while running. */
+  Settings run;
+  std::atomic<int> overrun{GST_DMAKIT_SINK_OVERRUN_BLOCK};
+  ObjectRef<GstAllocator> allocator; /* offered upstream with our pools */
+  bool writing = false;              /* a location is open and the worker runs */
+  UniqueFd fd;
+  GThread *worker = nullptr;
+
+  /* Streaming thread only. */
+  Layout layout;
+
+  /* The write queue. Lock order: this lock is a leaf; nothing is pushed,
+   * queried, posted, written or unreffed while holding it. */
+  GMutex qlock;
+  GCond not_empty; /* worker waits */
+  GCond not_full;  /* streaming thread waits (overrun=block) */
+  GCond drained;   /* EOS waits */
+  std::unique_ptr<Slot[]> slots;
+  guint capacity = 0;
+  guint head = 0;
+  guint count = 0;
+  bool busy = false; /* worker holds a popped entry */
+  bool quit = false;
+  bool flushing = false;
+  bool failed = false;
+  bool worker_waiting = false;
+  bool producer_waiting = false;
+  bool drain_waiting = false;
+
+  /* Worker only. */
+  std::vector<iovec> iov;
+  std::vector<guint8> staging;
+
+  std::atomic<guint64> rendered{0};
+  std::atomic<guint64> dropped{0};
+  std::atomic<guint64> written{0};
+  std::atomic<guint64> zero_copy{0};
+  std::atomic<guint64> copies{0};
+  std::atomic<guint64> bytes_written{0};
+  std::atomic<guint64> max_queue_depth{0};
+  std::atomic<guint64> max_block_ns{0};
+  std::atomic<guint64> write_errors{0};
+  std::atomic<guint64> not_written{0};
+
+  Impl () noexcept
+  {
+    g_mutex_init (&qlock);
+    g_cond_init (&not_empty);
+    g_cond_init (&not_full);
+    g_cond_init (&drained);
+  }
+  ~Impl ()
+  {
+    g_cond_clear (&drained);
+    g_cond_clear (&not_full);
+    g_cond_clear (&not_empty);
+    g_mutex_clear (&qlock);
+  }
+  Impl (const Impl &) = delete;
+  Impl &operator= (const Impl &) = delete;
+};
+
+/* Scoped g_mutex lock of the queue. */
+class [[nodiscard]] QueueLocker
+{
+public:
+  explicit QueueLocker (Impl *impl) noexcept : m_ (&impl->qlock) { g_mutex_lock (m_); }
+  ~QueueLocker () { g_mutex_unlock (m_); }
+  QueueLocker (const QueueLocker &) = delete;
+  QueueLocker &operator= (const QueueLocker &) = delete;
+
+private:
+  GMutex *m_;
+};
+
+} // namespace
+
+struct _GstDmakitSink {
+  GstBaseSink parent;
+  Impl *impl;
+};
+
+enum {
+  PROP_0,
+  PROP_LOCATION,
+  PROP_MAX_PENDING,
+  PROP_OVERRUN,
+  PROP_BACKEND,
+  PROP_LOCK_MEMORY,
+  PROP_STRIDE_ALIGN,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+#define gst_dmakit_sink_parent_class parent_class
+G_DEFINE_TYPE (GstDmakitSink, gst_dmakit_sink, GST_TYPE_BASE_SINK);
+GST_ELEMENT_REGISTER_DEFINE (dmakitsink, "dmakitsink", GST_RANK_NONE, GST_DMAKIT_TYPE_SINK);
+
+/* ---- writing (worker thread) ------------------------------------------------ */
+
+static const guint8 kZeros[4096] = {};
+
+/* Appends @len bytes at @p, merging with the previous entry when contiguous. */
+static void
+iov_add (std::vector<iovec> &iov, const void *p, gsize len)
+{
+  if (len == 0)
+    return;
+  if (!iov.empty ()) {
+    iovec &last = iov.back ();
+    if (static_cast<const guint8 *> (last.iov_base) + last.iov_len == p) {
+      last.iov_len += len;
+      return;
+    }
+  }
+  iov.push_back (iovec{const_cast<void *> (p), len});
+}
+
+static void
+iov_add_zeros (std::vector<iovec> &iov, gsize len)
+{
+  while (len > 0) {
+    const gsize n = MIN (len, sizeof (kZeros));
+    iov.push_back (iovec{const_cast<guint8 *> (kZeros), n});
+    len -= n;
+  }
+}
+
+/* Writes all of @iov; returns 0 or an errno. Counts bytes as they land. */
+static int
+write_all (Impl *impl, iovec *iov, gsize n) noexcept
+{
+  gsize i = 0;
+  while (i < n) {
+    if (iov[i].iov_len == 0) {
+      i++;
+      continue;
+    }
+    const int cnt = int (MIN (n - i, gsize (IOV_MAX)));
+    const ssize_t r = ::writev (impl->fd.get (), &iov[i], cnt);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    if (r == 0)
+      return EIO;
+    impl->bytes_written.fetch_add (guint64 (r), std::memory_order_relaxed);
+    gsize left = gsize (r);
+    while (left > 0 && i < n) {
+      if (left >= iov[i].iov_len) {
+        left -= iov[i].iov_len;
+        i++;
+      } else {
+        iov[i].iov_base = static_cast<guint8 *> (iov[i].iov_base) + left;
+        iov[i].iov_len -= left;
+        left = 0;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Where the picture of @buf is: its crop meta (ours or GStreamer's), else the
+ * caps-sized top-left area, clipped to the frame. */
+static bool
+frame_rect (GstBuffer *buf, const GstVideoFrame *frame, const GstVideoInfo *caps_info, guint *x,
+            guint *y, guint *w, guint *h) noexcept
+{
+  const guint fw = GST_VIDEO_FRAME_WIDTH (frame), fh = GST_VIDEO_FRAME_HEIGHT (frame);
+  *x = 0;
+  *y = 0;
+  *w = GST_VIDEO_INFO_WIDTH (caps_info);
+  *h = GST_VIDEO_INFO_HEIGHT (caps_info);
+  if (GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (buf)) {
+    *x = cm->x;
+    *y = cm->y;
+    *w = cm->width;
+    *h = cm->height;
+  } else if (GstDmakitRoiMeta *rm = gst_buffer_get_dmakit_roi_meta (buf, GST_DMAKIT_ROI_TYPE_CROP,
+                                                                     -1)) {
+    *x = rm->x;
+    *y = rm->y;
+    *w = rm->w;
+    *h = rm->h;
+  }
+  if (*x >= fw || *y >= fh)
+    return false;
+  *w = MIN (*w, fw - *x);
+  *h = MIN (*h, fh - *y);
+  return *w > 0 && *h > 0;
+}
+
+struct WriteResult {
+  int err = 0;                /* errno of a failed write, or 0 */
+  const char *what = nullptr; /* a problem with the buffer itself */
+};
+
+static WriteResult
+write_video (Impl *impl, GstBuffer *buf, const GstVideoInfo *info) noexcept
+{
+  WriteResult res;
+  MappedVideoFrame frame (info, buf, GST_MAP_READ);
+  if (!frame) {
+    res.what = "the buffer cannot be mapped as a frame of its caps (too small or bad video meta)";
+    return res;
+  }
+  guint x, y, w, h;
+  if (!frame_rect (buf, frame.get (), info, &x, &y, &w, &h)) {
+    res.what = "its crop meta lies outside the frame";
+    return res;
+  }
+  GstVideoInfo out;
+  if (!gst_video_info_set_format (&out, GST_VIDEO_INFO_FORMAT (info), w, h)) {
+    res.what = "the cropped size has no valid layout";
+    return res;
+  }
+
+  auto &iov = impl->iov;
+  iov.clear ();
+  CropPlane planes[GST_VIDEO_MAX_PLANES];
+  const GstVideoFormat format = GST_VIDEO_INFO_FORMAT (info);
+  const guint n = crop_format_supported (format) && !crop_needs_luma_shift (format, x)
+                      ? crop_planes (frame.get (), x, y, w, h, planes)
+                      : 0;
+  if (n > 0) {
+    /* Gather the rows straight from the frame, padding with zeros to the
+     * default layout: no copy in user space. */
+    gsize pos = 0;
+    for (guint p = 0; p < n; p++) {
+      const gsize offset = GST_VIDEO_INFO_PLANE_OFFSET (&out, p);
+      const gsize stride = gsize (GST_VIDEO_INFO_PLANE_STRIDE (&out, p));
+      if (offset < pos || stride < planes[p].row_bytes) {
+        res.what = "unexpected default layout";
+        return res;
+      }
+      iov_add_zeros (iov, offset - pos);
+      pos = offset;
+      for (guint r = 0; r < planes[p].rows; r++) {
+        iov_add (iov, planes[p].src + gsize (r) * planes[p].src_stride, planes[p].row_bytes);
+        iov_add_zeros (iov, stride - planes[p].row_bytes);
+        pos += stride;
+      }
+    }
+    if (GST_VIDEO_INFO_SIZE (&out) > pos)
+      iov_add_zeros (iov, GST_VIDEO_INFO_SIZE (&out) - pos);
+  } else if (crop_format_supported (format)) {
+    /* Packed 4:2:2 with an odd left edge: the luma samples move, so the rows
+     * are rebuilt in a staging frame first, exactly as videocrop does. */
+    impl->staging.assign (GST_VIDEO_INFO_SIZE (&out), 0);
+    guint8 *dst[GST_VIDEO_MAX_PLANES];
+    gint dst_stride[GST_VIDEO_MAX_PLANES];
+    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (&out); p++) {
+      dst[p] = impl->staging.data () + GST_VIDEO_INFO_PLANE_OFFSET (&out, p);
+      dst_stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (&out, p);
+    }
+    if (crop_copy (frame.get (), x, y, w, h, dst, dst_stride) == 0) {
+      res.what = "the crop does not fit in the frame";
+      return res;
+    }
+    impl->copies.fetch_add (1, std::memory_order_relaxed);
+    iov_add (iov, impl->staging.data (), impl->staging.size ());
+  } else if (x == 0 && y == 0 && w == guint (GST_VIDEO_FRAME_WIDTH (frame.get ())) &&
+             h == guint (GST_VIDEO_FRAME_HEIGHT (frame.get ()))) {
+    /* A format we cannot crop: write it whole, plane by plane. */
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame.get ()); p++) {
+      const gsize plane_size =
+          (p + 1 < GST_VIDEO_INFO_N_PLANES (&out) ? GST_VIDEO_INFO_PLANE_OFFSET (&out, p + 1)
+                                                   : GST_VIDEO_INFO_SIZE (&out)) -
+          GST_VIDEO_INFO_PLANE_OFFSET (&out, p);
+      if (GST_VIDEO_FRAME_PLANE_STRIDE (frame.get (), p) != GST_VIDEO_INFO_PLANE_STRIDE (&out, p)) {
+        res.what = "this format can only be written in its default layout";
+        return res;
+      }
+      iov_add (iov, GST_VIDEO_FRAME_PLANE_DATA (frame.get (), p), plane_size);
+    }
+  } else {
+    res.what = "this format cannot be cropped";
+    return res;
+  }
+  res.err = write_all (impl, iov.data (), iov.size ());
+  return res;
+}
+
+static WriteResult
+write_bytes (Impl *impl, GstBuffer *buf) noexcept
+{
+  WriteResult res;
+  const guint n = gst_buffer_n_memory (buf);
+  for (guint i = 0; i < n && res.err == 0; i++) {
+    MappedMemory m (gst_buffer_peek_memory (buf, i), GST_MAP_READ);
+    if (!m) {
+      res.what = "a memory of the buffer cannot be mapped for reading";
+      return res;
+    }
+    iovec v{m.data (), m.size ()};
+    res.err = write_all (impl, &v, 1);
+  }
+  return res;
+}
+
+static void
+fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf) noexcept
+{
+  Impl *impl = self->impl;
+  std::vector<GstBuffer *> discarded;
+  guint64 not_written = 1;
+  {
+    QueueLocker lock (impl);
+    impl->failed = true;
+    not_written += impl->count;
+    while (impl->count > 0) {
+      Slot &s = impl->slots[impl->head];
+      discarded.push_back (std::exchange (s.buf, nullptr));
+      impl->head = (impl->head + 1) % impl->capacity;
+      impl->count--;
+    }
+    g_cond_broadcast (&impl->not_full);
+    g_cond_broadcast (&impl->drained);
+  }
+  impl->write_errors.fetch_add (1, std::memory_order_relaxed);
+  impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
+  const guint64 written = impl->written.load ();
+  const char *location = impl->run.location.get ();
+  if (res.err != 0) {
+    if (res.err == ENOSPC || res.err == EDQUOT)
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+                         ("No space left to write \"%s\": %" G_GUINT64_FORMAT
+                          " accepted buffers were not written (%" G_GUINT64_FORMAT
+                          " were written).",
+                          location, not_written, written),
+                         ("write failed: %s (errno %d), %" G_GUINT64_FORMAT " bytes written",
+                          g_strerror (res.err), res.err, impl->bytes_written.load ()));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+                         ("Could not write to \"%s\": %s. %" G_GUINT64_FORMAT
+                          " accepted buffers were not written (%" G_GUINT64_FORMAT
+                          " were written).",
+                          location, g_strerror (res.err), not_written, written),
+                         ("write failed: errno %d, %" G_GUINT64_FORMAT " bytes written", res.err,
+                          impl->bytes_written.load ()));
+  } else {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+                       ("Cannot write a buffer to \"%s\": %s. %" G_GUINT64_FORMAT
+                        " accepted buffers were not written (%" G_GUINT64_FORMAT
+                        " were written).",
+                        location, res.what, not_written, written),
+                       ("buffer %" GST_PTR_FORMAT, failed_buf));
+  }
+  for (GstBuffer *b : discarded)
+    gst_buffer_unref (b);
+}
+
+static gpointer
+worker_main (gpointer data) noexcept
+{
+  auto *self = static_cast<GstDmakitSink *> (data);
+  Impl *impl = self->impl;
+  GST_DEBUG_OBJECT (self, "writer thread started");
+  for (;;) {
+    Slot slot;
+    {
+      QueueLocker lock (impl);
+      while (impl->count == 0 && !impl->quit) {
+        impl->busy = false;
+        if (impl->drain_waiting)
+          g_cond_broadcast (&impl->drained);
+        impl->worker_waiting = true;
+        g_cond_wait (&impl->not_empty, &impl->qlock);
+        impl->worker_waiting = false;
+      }
+      if (impl->count == 0)
+        break; /* quit, and nothing left to write */
+      Slot &s = impl->slots[impl->head];
+      slot.buf = std::exchange (s.buf, nullptr);
+      slot.layout = s.layout;
+      impl->head = (impl->head + 1) % impl->capacity;
+      impl->count--;
+      impl->busy = true;
+      if (impl->producer_waiting)
+        g_cond_signal (&impl->not_full);
+    }
+
+    bool failed;
+    {
+      QueueLocker lock (impl);
+      failed = impl->failed;
+    }
+    if (!failed) {
+      WriteResult res;
+      if (gst_buffer_get_size (slot.buf) == 0)
+        res = WriteResult{};
+      else if (slot.layout.video)
+        res = write_video (impl, slot.buf, &slot.layout.info);
+      else
+        res = write_bytes (impl, slot.buf);
+      if (res.err != 0 || res.what)
+        fail_worker (self, res, slot.buf);
+      else
+        impl->written.fetch_add (1, std::memory_order_relaxed);
+    }
+    /* Back to its pool, from this thread. */
+    gst_buffer_unref (slot.buf);
+  }
+  {
+    QueueLocker lock (impl);
+    impl->busy = false;
+    g_cond_broadcast (&impl->drained);
+  }
+  GST_DEBUG_OBJECT (self, "writer thread done");
+  return nullptr;
+}
+
+/* ---- streaming thread -------------------------------------------------------- */
+
+static bool
+is_zero_copy_memory (GstBuffer *buf) noexcept
+{
+  if (gst_buffer_n_memory (buf) == 0)
+    return false;
+  GstMemory *m = gst_buffer_peek_memory (buf, 0);
+  return gst_is_dmabuf_memory (m) || gst_is_dmakit_memory (m);
+}
+
+static GstFlowReturn
+gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  const bool zc = is_zero_copy_memory (buf);
+
+  if (!impl->writing) {
+    impl->rendered.fetch_add (1, std::memory_order_relaxed);
+    if (zc)
+      impl->zero_copy.fetch_add (1, std::memory_order_relaxed);
+    return GST_FLOW_OK;
+  }
+
+  const guint64 t0 = now_ns ();
+  GstFlowReturn ret = GST_FLOW_OK;
+  bool accepted = false, dropped = false;
+  guint depth = 0;
+  {
+    QueueLocker lock (impl);
+    for (;;) {
+      if (impl->failed) {
+        ret = GST_FLOW_ERROR;
+        break;
+      }
+      if (impl->count < impl->capacity) {
+        Slot &s = impl->slots[(impl->head + impl->count) % impl->capacity];
+        s.buf = gst_buffer_ref (buf);
+        s.layout = impl->layout;
+        depth = ++impl->count;
+        accepted = true;
+        if (impl->worker_waiting)
+          g_cond_signal (&impl->not_empty);
+        break;
+      }
+      if (impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
+        dropped = true;
+        break;
+      }
+      if (impl->flushing) {
+        ret = GST_FLOW_FLUSHING;
+        break;
+      }
+      impl->producer_waiting = true;
+      g_cond_wait (&impl->not_full, &impl->qlock);
+      impl->producer_waiting = false;
+    }
+  }
+  atomic_max (impl->max_block_ns, now_ns () - t0);
+
+  if (accepted) {
+    impl->rendered.fetch_add (1, std::memory_order_relaxed);
+    if (zc)
+      impl->zero_copy.fetch_add (1, std::memory_order_relaxed);
+    atomic_max (impl->max_queue_depth, depth);
+  } else if (dropped) {
+    const guint64 n = impl->dropped.fetch_add (1, std::memory_order_relaxed) + 1;
+    GST_CAT_LOG_OBJECT (GST_CAT_PERFORMANCE, self,
+                        "write queue full: dropped buffer %" G_GUINT64_FORMAT, n);
+  }
+  return ret;
+}
+
+static gboolean
+gst_dmakit_sink_set_caps (GstBaseSink *sink, GstCaps *caps) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  Layout layout;
+  const GstStructure *st = gst_caps_get_size (caps) > 0 ? gst_caps_get_structure (caps, 0)
+                                                        : nullptr;
+  if (st && gst_structure_has_name (st, "video/x-raw")) {
+    if (!gst_video_info_from_caps (&layout.info, caps)) {
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Invalid video caps."),
+                         ("%" GST_PTR_FORMAT, caps));
+      return FALSE;
+    }
+    layout.video = true;
+  }
+  impl->layout = layout;
+  GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT " (%s)", caps,
+                   layout.video ? "frames in default layout" : "bytes as they come");
+  return TRUE;
+}
+
+/* Waits until the worker wrote everything queued. FALSE if writing failed. */
+static bool
+drain (GstDmakitSink *self) noexcept
+{
+  Impl *impl = self->impl;
+  QueueLocker lock (impl);
+  impl->drain_waiting = true;
+  while ((impl->count > 0 || impl->busy) && !impl->failed && !impl->flushing)
+    g_cond_wait (&impl->drained, &impl->qlock);
+  impl->drain_waiting = false;
+  return !impl->failed;
+}
+
+static gboolean
+gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    if (impl->writing && !drain (self)) {
+      GST_DEBUG_OBJECT (self, "not forwarding EOS: writing failed (error posted)");
+      gst_event_unref (event);
+      return FALSE;
+    }
+    const guint64 dropped = impl->dropped.load ();
+    if (dropped > 0)
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+                           ("%" G_GUINT64_FORMAT " buffers were dropped because the write queue "
+                            "was full (overrun=drop, max-pending=%u).",
+                            dropped, impl->run.max_pending),
+                           ("%" G_GUINT64_FORMAT " rendered, %" G_GUINT64_FORMAT " written",
+                            impl->rendered.load (), impl->written.load ()));
+  }
+  return GST_BASE_SINK_CLASS (parent_class)->event (sink, event);
+}
+
+static gboolean
+gst_dmakit_sink_unlock (GstBaseSink *sink) noexcept
+{
+  Impl *impl = GST_DMAKIT_SINK (sink)->impl;
+  QueueLocker lock (impl);
+  impl->flushing = true;
+  g_cond_broadcast (&impl->not_full);
+  g_cond_broadcast (&impl->drained);
+  return TRUE;
+}
+
+static gboolean
+gst_dmakit_sink_unlock_stop (GstBaseSink *sink) noexcept
+{
+  Impl *impl = GST_DMAKIT_SINK (sink)->impl;
+  QueueLocker lock (impl);
+  impl->flushing = false;
+  return TRUE;
+}
+
+/* ---- allocation ----------------------------------------------------------- */
+
+static gboolean
+gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, nullptr);
+  gst_query_add_allocation_meta (query, GST_VIDEO_CROP_META_API_TYPE, nullptr);
+  gst_query_add_allocation_meta (query, GST_DMAKIT_ROI_META_API_TYPE, nullptr);
+
+  GstCaps *caps = nullptr;
+  gboolean need_pool = FALSE;
+  gst_query_parse_allocation (query, &caps, &need_pool);
+  GstVideoInfo info;
+  if (!caps || !need_pool || !impl->allocator || !gst_video_info_from_caps (&info, caps))
+    return TRUE;
+  GstCapsFeatures *f = gst_caps_get_features (caps, 0);
+  if (f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF) &&
+      gst_dmakit_allocator_get_backend (impl->allocator.get ()) == GST_DMAKIT_BACKEND_MEMFD) {
+    GST_INFO_OBJECT (self, "no DMA-BUF backend here: no pool for %" GST_PTR_FORMAT, caps);
+    return TRUE;
+  }
+
+  /* What we hold: the queue, the buffer the worker writes, the last sample,
+   * plus one for upstream's work in progress. */
+  const guint min = (impl->writing ? impl->run.max_pending + 2 : 1) + 1;
+  auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
+  GstStructure *config = gst_buffer_pool_get_config (pool.get ());
+  gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
+  gst_buffer_pool_config_set_allocator (config, impl->allocator.get (), nullptr);
+  gst_dmakit_buffer_pool_config_set_lock_memory (config, impl->run.lock_memory);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (impl->run.stride_align > 1) {
+    GstVideoAlignment align;
+    gst_video_alignment_reset (&align);
+    for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
+      align.stride_align[i] = impl->run.stride_align - 1;
+    gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+    gst_buffer_pool_config_set_video_alignment (config, &align);
+  }
+  if (!gst_buffer_pool_set_config (pool.get (), config)) {
+    GST_WARNING_OBJECT (self, "could not configure a pool to propose for %" GST_PTR_FORMAT, caps);
+    return TRUE;
+  }
+  gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
+  gst_query_add_allocation_param (query, impl->allocator.get (), nullptr);
+  GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool (%s) min %u for %" GST_PTR_FORMAT,
+                    backend_nick (impl->allocator.get ()), min, caps);
+  return TRUE;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static void
+reset_stats (Impl *impl) noexcept
+{
+  for (auto *a : {&impl->rendered, &impl->dropped, &impl->written, &impl->zero_copy,
+                  &impl->copies, &impl->bytes_written, &impl->max_queue_depth,
+                  &impl->max_block_ns, &impl->write_errors, &impl->not_written})
+    a->store (0);
+}
+
+static gboolean
+gst_dmakit_sink_start (GstBaseSink *sink) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  {
+    ObjectLocker lock (self);
+    impl->run.location.reset (g_strdup (impl->settings.location.get ()));
+    impl->run.max_pending = impl->settings.max_pending;
+    impl->run.overrun = impl->settings.overrun;
+    impl->run.backend = impl->settings.backend;
+    impl->run.lock_memory = impl->settings.lock_memory;
+    impl->run.stride_align = impl->settings.stride_align;
+  }
+  reset_stats (impl);
+  impl->layout = Layout{};
+
+  GErrorPtr err;
+  impl->allocator.reset (gst_dmakit_allocator_new (impl->run.backend, nullptr, err.out ()));
+  if (!impl->allocator) {
+    if (impl->run.backend != GST_DMAKIT_BACKEND_AUTO) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+                         ("The requested memory backend is not available: %s",
+                          err ? err->message : "unknown error"),
+                         ("backend=%d", int (impl->run.backend)));
+      return FALSE;
+    }
+    GST_WARNING_OBJECT (self, "no dmakit allocator (%s): not proposing a pool",
+                        err ? err->message : "unknown error");
+  }
+  GST_INFO_OBJECT (self, "pool backend: %s", backend_nick (impl->allocator.get ()));
+
+  const char *location = impl->run.location.get ();
+  if (!location || !*location)
+    return TRUE;
+
+  impl->fd.reset (::open (location, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  if (!impl->fd) {
+    const int e = errno;
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+                       ("Could not open \"%s\" for writing: %s.", location, g_strerror (e)),
+                       ("open() failed: errno %d", e));
+    impl->allocator.reset ();
+    return FALSE;
+  }
+  impl->capacity = impl->run.max_pending;
+  impl->slots.reset (new (std::nothrow) Slot[impl->capacity]);
+  if (!impl->slots) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Out of memory."),
+                       ("cannot allocate a write queue of %u entries", impl->capacity));
+    impl->fd.reset ();
+    return FALSE;
+  }
+  impl->head = impl->count = 0;
+  impl->busy = impl->quit = impl->flushing = impl->failed = false;
+  impl->worker_waiting = impl->producer_waiting = impl->drain_waiting = false;
+  impl->overrun.store (impl->run.overrun);
+  impl->iov.reserve (1024);
+
+  GErrorPtr terr;
+  impl->worker = g_thread_try_new ("dmakitsink-wr", worker_main, self, terr.out ());
+  if (!impl->worker) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Could not start the writer thread."),
+                       ("%s", terr ? terr->message : "unknown error"));
+    impl->slots.reset ();
+    impl->fd.reset ();
+    return FALSE;
+  }
+  impl->writing = true;
+  GST_INFO_OBJECT (self, "writing to %s, queue of %u, overrun=%s", location, impl->capacity,
+                   impl->run.overrun == GST_DMAKIT_SINK_OVERRUN_DROP ? "drop" : "block");
+  return TRUE;
+}
+
+static gboolean
+gst_dmakit_sink_stop (GstBaseSink *sink) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  if (impl->worker) {
+    {
+      QueueLocker lock (impl);
+      impl->quit = true;
+      g_cond_signal (&impl->not_empty);
+    }
+    /* The worker writes what was accepted, then exits. */
+    g_thread_join (std::exchange (impl->worker, nullptr));
+  }
+  impl->writing = false;
+  impl->fd.reset ();
+  impl->slots.reset ();
+  impl->capacity = 0;
+  impl->allocator.reset ();
+  impl->iov = std::vector<iovec> ();
+  impl->staging = std::vector<guint8> ();
+  GST_INFO_OBJECT (self,
+                   "rendered %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT
+                   ", written %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes)",
+                   impl->rendered.load (), impl->dropped.load (), impl->written.load (),
+                   impl->bytes_written.load ());
+  return TRUE;
+}
+
+/* ---- properties ------------------------------------------------------------ */
+
+static GstStructure *
+build_stats (GstDmakitSink *self) noexcept
+{
+  Impl *impl = self->impl;
+  guint64 depth;
+  {
+    QueueLocker lock (impl);
+    depth = impl->count;
+  }
+  return gst_structure_new (
+      "dmakitsink-stats", "rendered", G_TYPE_UINT64, impl->rendered.load (), "dropped",
+      G_TYPE_UINT64, impl->dropped.load (), "written", G_TYPE_UINT64, impl->written.load (),
+      "zero-copy", G_TYPE_UINT64, impl->zero_copy.load (), "copies", G_TYPE_UINT64,
+      impl->copies.load (), "bytes-written", G_TYPE_UINT64, impl->bytes_written.load (),
+      "queue-depth", G_TYPE_UINT64, depth, "max-queue-depth", G_TYPE_UINT64,
+      impl->max_queue_depth.load (), "max-block-ns", G_TYPE_UINT64, impl->max_block_ns.load (),
+      "write-errors", G_TYPE_UINT64, impl->write_errors.load (), "not-written", G_TYPE_UINT64,
+      impl->not_written.load (), "backend", G_TYPE_STRING,
+      backend_nick (impl->allocator.get ()), nullptr);
+}
+
+static void
+gst_dmakit_sink_set_property (GObject *object, guint prop_id, const GValue *value,
+                              GParamSpec *pspec) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (object);
+  Impl *impl = self->impl;
+  ObjectLocker lock (self);
+  Settings &s = impl->settings;
+  switch (prop_id) {
+    case PROP_LOCATION:
+      s.location.reset (g_value_dup_string (value));
+      break;
+    case PROP_MAX_PENDING:
+      s.max_pending = g_value_get_uint (value);
+      break;
+    case PROP_OVERRUN:
+      s.overrun = GstDmakitSinkOverrun (g_value_get_enum (value));
+      impl->overrun.store (s.overrun);
+      break;
+    case PROP_BACKEND:
+      s.backend = GstDmakitBackend (g_value_get_enum (value));
+      break;
+    case PROP_LOCK_MEMORY:
+      s.lock_memory = g_value_get_boolean (value);
+      break;
+    case PROP_STRIDE_ALIGN: {
+      const guint v = g_value_get_uint (value);
+      if (v != 0 && (v & (v - 1)) != 0)
+        g_warning ("%s: stride-align must be 0 or a power of two, not %u; keeping %u",
+                   GST_OBJECT_NAME (self), v, s.stride_align);
+      else
+        s.stride_align = v;
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_dmakit_sink_get_property (GObject *object, guint prop_id, GValue *value,
+                              GParamSpec *pspec) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (object);
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, build_stats (self));
+    return;
+  }
+  ObjectLocker lock (self);
+  const Settings &s = self->impl->settings;
+  switch (prop_id) {
+    case PROP_LOCATION:
+      g_value_set_string (value, s.location.get ());
+      break;
+    case PROP_MAX_PENDING:
+      g_value_set_uint (value, s.max_pending);
+      break;
+    case PROP_OVERRUN:
+      g_value_set_enum (value, s.overrun);
+      break;
+    case PROP_BACKEND:
+      g_value_set_enum (value, s.backend);
+      break;
+    case PROP_LOCK_MEMORY:
+      g_value_set_boolean (value, s.lock_memory);
+      break;
+    case PROP_STRIDE_ALIGN:
+      g_value_set_uint (value, s.stride_align);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+/* Out of memory ends the process, as in GLib. */
+static Impl *
+new_impl () noexcept
+{
+  return new Impl ();
+}
+
+static void
+gst_dmakit_sink_init (GstDmakitSink *self)
+{
+  self->impl = new_impl ();
+}
+
+static void
+gst_dmakit_sink_finalize (GObject *object) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (object);
+  delete self->impl;
+  self->impl = nullptr;
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSinkClass *sink_class = GST_BASE_SINK_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_dmakit_sink_debug, "dmakitsink", 0,
+                           "dmakit zero-copy, real-time recording sink");
+  GST_DEBUG_CATEGORY_GET (GST_CAT_PERFORMANCE, "GST_PERFORMANCE");
+
+  gobject_class->set_property = gst_dmakit_sink_set_property;
+  gobject_class->get_property = gst_dmakit_sink_get_property;
+  gobject_class->finalize = gst_dmakit_sink_finalize;
+
+  const GParamFlags ready = GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                         GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property (
+      gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+                           "File to write to (frames in default layout, cropped); none: consume "
+                           "and count only. Read when the element starts",
+                           nullptr, ready));
+  g_object_class_install_property (
+      gobject_class, PROP_MAX_PENDING,
+      g_param_spec_uint ("max-pending", "Max pending",
+                         "Capacity of the write queue between the streaming thread and the "
+                         "writer thread, in buffers (allocated at start)",
+                         1, kMaxMaxPending, kDefaultMaxPending, ready));
+  g_object_class_install_property (
+      gobject_class, PROP_OVERRUN,
+      g_param_spec_enum ("overrun", "Overrun",
+                         "When the write queue is full: block (back-pressure) or drop (never "
+                         "wait; drops are counted and reported)",
+                         GST_DMAKIT_TYPE_SINK_OVERRUN, GST_DMAKIT_SINK_OVERRUN_BLOCK,
+                         GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                      GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property (
+      gobject_class, PROP_BACKEND,
+      g_param_spec_enum ("backend", "Backend",
+                         "Memory backend of the buffer pool proposed upstream (a backend other "
+                         "than auto that is unavailable is an error at start)",
+                         GST_DMAKIT_TYPE_BACKEND, GST_DMAKIT_BACKEND_AUTO, ready));
+  g_object_class_install_property (
+      gobject_class, PROP_LOCK_MEMORY,
+      g_param_spec_boolean ("lock-memory", "Lock memory",
+                            "Lock (mlock) the memory of the proposed pool's buffers", FALSE,
+                            ready));
+  g_object_class_install_property (
+      gobject_class, PROP_STRIDE_ALIGN,
+      g_param_spec_uint ("stride-align", "Stride alignment",
+                         "Byte alignment of every plane stride in the proposed pool (0 or a "
+                         "power of two; 0: the default layout)",
+                         0, kMaxStrideAlign, 0, ready));
+  g_object_class_install_property (
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+                          "rendered, dropped, written, zero-copy, copies, bytes-written, "
+                          "queue-depth, max-queue-depth, max-block-ns, write-errors, not-written, "
+                          "backend",
+                          GST_TYPE_STRUCTURE,
+                          GParamFlags (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_set_static_metadata (
+      element_class, "dmakit sink", "Sink/File",
+      "Proposes a DMA-BUF pool, honours crop metas and records from a worker thread without "
+      "allocating or blocking on the streaming thread",
+      "dmakit developers <https://github.com/dmakit/dmakit>");
+
+  sink_class->start = gst_dmakit_sink_start;
+  sink_class->stop = gst_dmakit_sink_stop;
+  sink_class->set_caps = gst_dmakit_sink_set_caps;
+  sink_class->render = gst_dmakit_sink_render;
+  sink_class->event = gst_dmakit_sink_event;
+  sink_class->unlock = gst_dmakit_sink_unlock;
+  sink_class->unlock_stop = gst_dmakit_sink_unlock_stop;
+  sink_class->propose_allocation = gst_dmakit_sink_propose_allocation;
+
+  gst_type_mark_as_plugin_api (GST_DMAKIT_TYPE_SINK_OVERRUN, GstPluginAPIFlags (0));
+}

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dmakitcrop: the path it picks (passthrough, meta, copy) and proof of it
+ * (memory identity, stats), crop-meta accumulation, roi-type, ROI shifting in
+ * copy mode, ALLOCATION proposals, properties changed mid-stream (byte-exact
+ * against videocrop), and every refusal with its error text. */
+#include "../pipelines/elements-util.h"
+
+#include <gst/dmakit/dmakit.h>
+
+#include <vector>
+
+using namespace etest;
+using dmakit::BufferRef;
+using dmakit::MappedVideoFrame;
+
+namespace {
+
+/* Records, under a lock, what passes a pad. */
+struct Recorder {
+  GMutex lock;
+  std::vector<GstMemory *> mems;
+  std::vector<GstBuffer *> bufs;                   /* refs held */
+  Recorder () { g_mutex_init (&lock); }
+  ~Recorder ()
+  {
+    for (GstBuffer *b : bufs)
+      gst_buffer_unref (b);
+    g_mutex_clear (&lock);
+  }
+};
+
+GstPadProbeReturn
+record_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *rec = static_cast<Recorder *> (data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  g_mutex_lock (&rec->lock);
+  rec->mems.push_back (gst_buffer_n_memory (buf) ? gst_buffer_peek_memory (buf, 0) : nullptr);
+  rec->bufs.push_back (gst_buffer_ref (buf));
+  g_mutex_unlock (&rec->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+void
+add_recorder (GstElement *pipeline, const char *element, const char *pad, Recorder *rec)
+{
+  auto e = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (pipeline), element));
+  fail_unless (e.get () != nullptr);
+  auto p = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (e.get (), pad));
+  gst_pad_add_probe (p.get (), GST_PAD_PROBE_TYPE_BUFFER, record_probe, rec, nullptr);
+}
+
+GstElement *
+parse (const std::string &desc)
+{
+  GError *err = nullptr;
+  GstElement *p = gst_parse_launch (desc.c_str (), &err);
+  fail_unless (p != nullptr, "cannot parse %s: %s", desc.c_str (), err ? err->message : "?");
+  g_clear_error (&err);
+  return p;
+}
+
+void
+run_to_eos (GstElement *p)
+{
+  RunResult r = run (p, 60);
+  gst_element_set_state (p, GST_STATE_NULL);
+  fail_unless (r.eos, "no EOS: %s (%s)", r.error.c_str (), r.error_debug.c_str ());
+}
+
+guint8
+pixel (guint x, guint y)
+{
+  return guint8 ((x * 7 + y * 13) & 0xff);
+}
+
+/* A GRAY8 buffer of @fw x @fh (stride 64-aligned, described by a video meta)
+ * filled with pixel(), optionally carrying a crop meta. */
+GstBuffer *
+make_gray_buffer (guint fw, guint fh, const GstVideoCropMeta *crop)
+{
+  const gint stride = gint (GST_ROUND_UP_64 (fw));
+  GstBuffer *buf = gst_buffer_new_allocate (nullptr, gsize (stride) * fh, nullptr);
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+  for (guint y = 0; y < fh; y++)
+    for (guint x = 0; x < guint (stride); x++)
+      map.data[y * stride + x] = x < fw ? pixel (x, y) : 0xee;
+  gst_buffer_unmap (buf, &map);
+  gsize offset[GST_VIDEO_MAX_PLANES] = {0};
+  gint strides[GST_VIDEO_MAX_PLANES] = {stride};
+  gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_FORMAT_GRAY8, fw, fh,
+                                  1, offset, strides);
+  if (crop) {
+    GstVideoCropMeta *cm = gst_buffer_add_video_crop_meta (buf);
+    cm->x = crop->x;
+    cm->y = crop->y;
+    cm->width = crop->width;
+    cm->height = crop->height;
+  }
+  return buf;
+}
+
+void
+push (GstElement *pipeline, GstBuffer *buf, guint i)
+{
+  auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (pipeline), "src"));
+  GST_BUFFER_PTS (buf) = i * GST_SECOND / 30;
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
+  GstFlowReturn ret = GST_FLOW_OK;
+  g_signal_emit_by_name (src.get (), "push-buffer", buf, &ret);
+  gst_buffer_unref (buf);
+  fail_unless_equals_int (ret, GST_FLOW_OK);
+}
+
+void
+end_stream (GstElement *pipeline)
+{
+  auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (pipeline), "src"));
+  GstFlowReturn ret = GST_FLOW_OK;
+  g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
+}
+
+const char *kSrc320 =
+    "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! ";
+
+} // namespace
+
+GST_START_TEST (test_passthrough_when_nothing_to_crop)
+{
+  GstElement *p = parse (std::string (kSrc320) + "dmakitcrop name=crop ! dmakitsink name=sink");
+  Recorder in, out;
+  add_recorder (p, "crop", "sink", &in);
+  add_recorder (p, "crop", "src", &out);
+  run_to_eos (p);
+  fail_unless_equals_int (in.bufs.size (), 5);
+  fail_unless_equals_int (out.bufs.size (), 5);
+  for (guint i = 0; i < 5; i++) {
+    fail_unless (in.bufs[i] == out.bufs[i], "passthrough must push the input buffer itself");
+    fail_unless (gst_buffer_get_video_crop_meta (out.bufs[i]) == nullptr);
+  }
+  fail_unless_equals_string (stat_string (p, "crop", "path").c_str (), "passthrough");
+  fail_unless_equals_uint64 (stat (p, "crop", "zero-copy-frames"), 5);
+  fail_unless_equals_uint64 (stat (p, "crop", "copied-frames"), 0);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_meta_path_is_zero_copy)
+{
+  GstElement *p = parse (std::string (kSrc320) +
+                         "dmakitcrop name=crop left=10 right=22 top=4 bottom=6 ! "
+                         "dmakitsink name=sink");
+  Recorder in, out;
+  add_recorder (p, "crop", "sink", &in);
+  add_recorder (p, "crop", "src", &out);
+  run_to_eos (p);
+  fail_unless_equals_int (out.mems.size (), 5);
+  for (guint i = 0; i < 5; i++) {
+    /* Memory identity: the pixels were not touched or moved. */
+    fail_unless (in.mems[i] == out.mems[i], "buffer %u: output memory is not the input's", i);
+    GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (out.bufs[i]);
+    fail_unless (cm != nullptr);
+    fail_unless_equals_int (cm->x, 10);
+    fail_unless_equals_int (cm->y, 4);
+    fail_unless_equals_int (cm->width, 288);
+    fail_unless_equals_int (cm->height, 230);
+    GstVideoMeta *vm = gst_buffer_get_video_meta (out.bufs[i]);
+    fail_unless (vm != nullptr);
+    fail_unless_equals_int (vm->width, 320);
+    fail_unless_equals_int (vm->height, 240);
+  }
+  fail_unless_equals_string (stat_string (p, "crop", "path").c_str (), "meta");
+  fail_unless_equals_uint64 (stat (p, "crop", "frames"), 5);
+  fail_unless_equals_uint64 (stat (p, "crop", "zero-copy-frames"), 5);
+  fail_unless_equals_uint64 (stat (p, "crop", "copied-frames"), 0);
+  fail_unless_equals_uint64 (stat (p, "crop", "bytes-copied"), 0);
+  /* videotestsrc wrote straight into the sink's dmakit pool. */
+  fail_unless_equals_uint64 (stat (p, "sink", "zero-copy"), 5);
+  fail_unless_equals_uint64 (stat (p, "sink", "rendered"), 5);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_copy_path_with_fakesink)
+{
+  GstElement *p = parse (std::string (kSrc320) +
+                         "dmakitcrop name=crop left=10 right=22 top=4 bottom=6 ! "
+                         "fakesink name=fake");
+  Recorder in, out;
+  add_recorder (p, "crop", "sink", &in);
+  add_recorder (p, "crop", "src", &out);
+  run_to_eos (p);
+  fail_unless_equals_int (out.mems.size (), 5);
+  for (guint i = 0; i < 5; i++) {
+    fail_unless (in.mems[i] != out.mems[i], "copy path must produce new memory");
+    fail_unless (gst_buffer_get_video_crop_meta (out.bufs[i]) == nullptr);
+    /* Our own pool: dmakit memory, default layout of 288x230 NV12. */
+    fail_unless (gst_is_dmakit_memory (out.mems[i]));
+    fail_unless_equals_int (gst_buffer_get_size (out.bufs[i]), 288 * 230 * 3 / 2);
+  }
+  fail_unless_equals_string (stat_string (p, "crop", "path").c_str (), "copy");
+  fail_unless_equals_uint64 (stat (p, "crop", "copied-frames"), 5);
+  fail_unless_equals_uint64 (stat (p, "crop", "zero-copy-frames"), 0);
+  fail_unless_equals_uint64 (stat (p, "crop", "bytes-copied"), 5ull * 288 * 230 * 3 / 2);
+  const std::string reason = stat_string (p, "crop", "last-copy-reason");
+  fail_unless (reason.find ("fake") != std::string::npos &&
+                   reason.find ("GstVideoCropMeta") != std::string::npos,
+               "reason: %s", reason.c_str ());
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* A crop on a buffer that already carries one adds up, by meta and by copy. */
+GST_START_TEST (test_combines_with_existing_crop_meta)
+{
+  const GstVideoCropMeta upstream{{}, 4, 2, 40, 30};
+  for (const char *sink : {"dmakitsink name=sink", "fakesink name=sink"}) {
+    GstElement *p = parse (std::string ("appsrc name=src format=time caps=video/x-raw,format=GRAY8,"
+                                        "width=40,height=30,framerate=30/1 ! "
+                                        "dmakitcrop name=crop left=2 right=3 top=1 bottom=4 ! ") +
+                           sink);
+    Recorder out;
+    add_recorder (p, "crop", "src", &out);
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    for (guint i = 0; i < 3; i++)
+      push (p, make_gray_buffer (64, 48, &upstream), i);
+    end_stream (p);
+    run_to_eos (p);
+    fail_unless_equals_int (out.bufs.size (), 3);
+    const bool by_meta = g_str_has_prefix (sink, "dmakitsink");
+    for (GstBuffer *b : out.bufs) {
+      if (by_meta) {
+        GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (b);
+        fail_unless (cm != nullptr);
+        fail_unless_equals_int (cm->x, 6);
+        fail_unless_equals_int (cm->y, 3);
+        fail_unless_equals_int (cm->width, 35);
+        fail_unless_equals_int (cm->height, 25);
+      } else {
+        GstVideoInfo info;
+        gst_video_info_set_format (&info, GST_VIDEO_FORMAT_GRAY8, 35, 25);
+        MappedVideoFrame f (&info, b, GST_MAP_READ);
+        fail_unless (static_cast<bool> (f));
+        for (guint y = 0; y < 25; y++)
+          for (guint x = 0; x < 35; x++) {
+            const guint8 v = static_cast<const guint8 *> (
+                GST_VIDEO_FRAME_PLANE_DATA (f.get (), 0))[y * GST_VIDEO_FRAME_PLANE_STRIDE (f.get (), 0) + x];
+            fail_unless_equals_int (v, pixel (x + 6, y + 3));
+          }
+      }
+    }
+    fail_unless_equals_uint64 (stat (p, "crop", by_meta ? "zero-copy-frames" : "copied-frames"), 3);
+    gst_object_unref (p);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_roi_type_crops_per_buffer)
+{
+  GstElement *p = parse ("appsrc name=src format=time caps=video/x-raw,format=GRAY8,"
+                         "width=64,height=48,framerate=30/1 ! "
+                         "dmakitcrop name=crop roi-type=face left=4 ! dmakitsink name=sink");
+  Recorder out;
+  add_recorder (p, "crop", "src", &out);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  /* 0: a face inside the crop; 1: straddling the left crop edge; 2: none;
+   * 3: only a ROI of another type. */
+  for (guint i = 0; i < 4; i++) {
+    GstBuffer *b = make_gray_buffer (64, 48, nullptr);
+    if (i == 0)
+      gst_buffer_add_dmakit_roi_meta (b, "face", 10, 12, 20, 16);
+    else if (i == 1)
+      gst_buffer_add_dmakit_roi_meta (b, "face", 0, 5, 10, 10);
+    else if (i == 3)
+      gst_buffer_add_dmakit_roi_meta (b, "car", 30, 30, 8, 8);
+    push (p, b, i);
+  }
+  end_stream (p);
+  run_to_eos (p);
+  fail_unless_equals_int (out.bufs.size (), 4);
+  const guint expect[4][4] = {{10, 12, 20, 16}, {4, 5, 6, 10}, {4, 0, 60, 48}, {4, 0, 60, 48}};
+  for (guint i = 0; i < 4; i++) {
+    GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (out.bufs[i]);
+    fail_unless (cm != nullptr);
+    fail_unless (cm->x == expect[i][0] && cm->y == expect[i][1] && cm->width == expect[i][2] &&
+                     cm->height == expect[i][3],
+                 "buffer %u: crop %u,%u %ux%u", i, cm->x, cm->y, cm->width, cm->height);
+  }
+  fail_unless_equals_uint64 (stat (p, "crop", "zero-copy-frames"), 4);
+  gst_object_unref (p);
+
+  /* Per-buffer crops cannot be copied into fixed caps: refused clearly. */
+  RunResult r = run_expect_error (std::string (kSrc320) + "dmakitcrop roi-type=face ! fakesink");
+  fail_unless (r.error.find ("roi-type=face") != std::string::npos, "%s", r.error.c_str ());
+}
+GST_END_TEST;
+
+GST_START_TEST (test_copy_shifts_and_clips_rois)
+{
+  GstElement *p = parse ("appsrc name=src format=time caps=video/x-raw,format=GRAY8,"
+                         "width=64,height=48,framerate=30/1 ! "
+                         "dmakitcrop name=crop left=10 top=5 right=4 bottom=3 ! fakesink");
+  Recorder out;
+  add_recorder (p, "crop", "src", &out);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  GstBuffer *b = make_gray_buffer (64, 48, nullptr);
+  gst_buffer_add_dmakit_roi_meta (b, "face", 20, 10, 8, 8); /* inside */
+  gst_buffer_add_dmakit_roi_meta (b, "face", 5, 2, 10, 10); /* straddles top-left */
+  gst_buffer_add_dmakit_roi_meta (b, "car", 0, 0, 4, 4);    /* wholly outside */
+  gst_buffer_add_video_region_of_interest_meta (b, "person", 58, 40, 10, 10); /* bottom-right */
+  push (p, b, 0);
+  end_stream (p);
+  run_to_eos (p);
+  fail_unless_equals_int (out.bufs.size (), 1);
+  GstBuffer *o = out.bufs[0];
+  fail_unless_equals_int (gst_buffer_get_n_dmakit_roi_metas (o, nullptr), 2);
+  GstDmakitRoiMeta *m = gst_buffer_get_nth_dmakit_roi_meta (o, "face", 0);
+  fail_unless (m && m->x == 10 && m->y == 5 && m->w == 8 && m->h == 8);
+  m = gst_buffer_get_nth_dmakit_roi_meta (o, "face", 1);
+  fail_unless (m && m->x == 0 && m->y == 0 && m->w == 5 && m->h == 7, "%u,%u %ux%u", m->x, m->y,
+               m->w, m->h);
+  fail_unless (gst_buffer_get_dmakit_roi_meta (o, "car", -1) == nullptr);
+  GstVideoRegionOfInterestMeta *v = gst_buffer_get_video_region_of_interest_meta_id (o, 0);
+  fail_unless (v != nullptr);
+  /* 58-10=48 .. 50 (width 50), 40-5=35 .. 40 (height 40) */
+  fail_unless (v->x == 48 && v->y == 35 && v->w == 2 && v->h == 5, "%u,%u %ux%u", v->x, v->y,
+               v->w, v->h);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_refusals_are_clear)
+{
+  RunResult r = run_expect_error (std::string (kSrc320) + "dmakitcrop name=crop left=8 mode=meta ! "
+                                  "fakesink name=fake");
+  fail_unless_equals_string (r.error_src.c_str (), "crop");
+  fail_unless (r.error.find ("mode=meta") != std::string::npos &&
+                   r.error.find ("fake") != std::string::npos,
+               "%s", r.error.c_str ());
+
+  r = run_expect_error (std::string (kSrc320) +
+                        "dmakitcrop name=crop left=8 strict-zero-copy=true ! fakesink");
+  fail_unless_equals_string (r.error_src.c_str (), "crop");
+  fail_unless (r.error.find ("strict-zero-copy") != std::string::npos, "%s", r.error.c_str ());
+
+  r = run_expect_error (std::string (kSrc320) +
+                        "dmakitcrop name=crop left=8 strict-zero-copy=true mode=copy ! "
+                        "dmakitsink");
+  fail_unless (r.error.find ("strict-zero-copy") != std::string::npos, "%s", r.error.c_str ());
+
+  /* Larger than the frame, fixed and auto. */
+  r = run_expect_error (std::string (kSrc320) + "dmakitcrop name=crop left=200 right=200 ! "
+                        "dmakitsink");
+  fail_unless_equals_string (r.error_src.c_str (), "crop");
+  fail_unless (r.error.find ("320x240") != std::string::npos, "%s", r.error.c_str ());
+  r = run_expect_error (std::string (kSrc320) + "dmakitcrop name=crop top=240 ! dmakitsink");
+  fail_unless_equals_string (r.error_src.c_str (), "crop");
+
+  /* Strict zero-copy is happy when downstream takes the meta. */
+  GstElement *p = run_ok (std::string (kSrc320) +
+                          "dmakitcrop name=crop left=8 strict-zero-copy=true mode=meta ! "
+                          "dmakitsink");
+  fail_unless_equals_uint64 (stat (p, "crop", "zero-copy-frames"), 5);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bad_property_values)
+{
+  GstElement *crop = gst_element_factory_make ("dmakitcrop", nullptr);
+  fail_unless (crop != nullptr);
+  g_object_set (crop, "left", 5, nullptr);
+  ASSERT_WARNING (g_object_set (crop, "left", -2, nullptr));
+  ASSERT_WARNING (g_object_set (crop, "mode", 7, nullptr));
+  gint left = 0, mode = -1;
+  g_object_get (crop, "left", &left, "mode", &mode, nullptr);
+  fail_unless_equals_int (left, 5);
+  fail_unless_equals_int (mode, 0); /* auto */
+  /* An empty roi-type means "off". */
+  g_object_set (crop, "roi-type", "", nullptr);
+  gchar *rt = nullptr;
+  g_object_get (crop, "roi-type", &rt, nullptr);
+  fail_unless (rt == nullptr);
+  g_object_set (crop, "roi-type", "face", nullptr);
+  g_object_get (crop, "roi-type", &rt, nullptr);
+  fail_unless_equals_string (rt, "face");
+  g_free (rt);
+  /* stats is read-only */
+  ASSERT_WARNING (g_object_set (crop, "stats", nullptr, nullptr));
+  gst_object_unref (crop);
+}
+GST_END_TEST;
+
+/* What upstream is offered: on the copy path our own pool for the input; on
+ * the meta path downstream's pool (here dmakitsink's, with its alignment). */
+struct AllocSeen {
+  bool seen = false;
+  bool dmakit_pool = false;
+  bool alignment = false;
+  guint min = 0;
+  bool vmeta = false, crop = false, roi = false;
+};
+
+GstPadProbeReturn
+alloc_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  GstQuery *q = GST_PAD_PROBE_INFO_QUERY (info);
+  if (GST_QUERY_TYPE (q) != GST_QUERY_ALLOCATION)
+    return GST_PAD_PROBE_OK;
+  auto *s = static_cast<AllocSeen *> (data);
+  s->seen = true;
+  s->vmeta = gst_query_find_allocation_meta (q, GST_VIDEO_META_API_TYPE, nullptr);
+  s->crop = gst_query_find_allocation_meta (q, GST_VIDEO_CROP_META_API_TYPE, nullptr);
+  s->roi = gst_query_find_allocation_meta (q, GST_DMAKIT_ROI_META_API_TYPE, nullptr);
+  if (gst_query_get_n_allocation_pools (q) > 0) {
+    GstBufferPool *pool = nullptr;
+    gst_query_parse_nth_allocation_pool (q, 0, &pool, nullptr, &s->min, nullptr);
+    if (pool) {
+      s->dmakit_pool = GST_DMAKIT_IS_BUFFER_POOL (pool);
+      GstStructure *config = gst_buffer_pool_get_config (pool);
+      s->alignment =
+          gst_buffer_pool_config_has_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+      gst_structure_free (config);
+      gst_object_unref (pool);
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_allocation_proposals)
+{
+  for (const char *sink : {"fakesink", "dmakitsink stride-align=64 max-pending=5 location=/dev/null"}) {
+    GstElement *p = parse ("videotestsrc name=src num-buffers=2 ! "
+                           "video/x-raw,format=NV12,width=320,height=240 ! "
+                           "dmakitcrop left=16 ! " + std::string (sink));
+    AllocSeen seen;
+    auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));
+    auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (src.get (), "src"));
+    gst_pad_add_probe (pad.get (),
+                       GstPadProbeType (GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM |
+                                        GST_PAD_PROBE_TYPE_PULL),
+                       alloc_probe, &seen, nullptr);
+    run_to_eos (p);
+    fail_unless (seen.seen);
+    fail_unless (seen.vmeta && seen.crop && seen.roi, "%s: metas %d %d %d", sink, seen.vmeta,
+                 seen.crop, seen.roi);
+    fail_unless (seen.dmakit_pool, "%s: no GstDmakitBufferPool offered", sink);
+    if (g_str_has_prefix (sink, "dmakitsink")) {
+      /* downstream's pool, forwarded: its alignment and its min (5 + 3) */
+      fail_unless (seen.alignment);
+      fail_unless_equals_int (seen.min, 8);
+    } else {
+      fail_unless (!seen.alignment);
+      fail_unless (seen.min >= 2);
+    }
+    gst_object_unref (p);
+  }
+}
+GST_END_TEST;
+
+/* Properties changed while playing, at a known buffer, against videocrop
+ * changed the same way: new caps (left grows) and same caps (left and right
+ * trade places). Both paths, byte-exact. */
+struct Change {
+  guint at;
+  const char *prop;
+  gint value;
+  const char *prop2;
+  gint value2;
+  guint count = 0;
+  GstElement *crop = nullptr;
+};
+
+GstPadProbeReturn
+change_probe (GstPad *, GstPadProbeInfo *, gpointer data)
+{
+  auto *c = static_cast<Change *> (data);
+  if (c->count++ == c->at) {
+    g_object_set (c->crop, c->prop, c->value, nullptr);
+    if (c->prop2)
+      g_object_set (c->crop, c->prop2, c->value2, nullptr);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+std::string
+run_with_change (const std::string &desc, Change change, const std::string &out)
+{
+  GstElement *p = parse (desc);
+  auto crop = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "crop"));
+  change.crop = crop.get ();
+  auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (crop.get (), "sink"));
+  gst_pad_add_probe (pad.get (), GST_PAD_PROBE_TYPE_BUFFER, change_probe, &change, nullptr);
+  run_to_eos (p);
+  gst_object_unref (p);
+  return read_file (out);
+}
+
+GST_START_TEST (test_property_change_mid_stream)
+{
+  TmpDir dir;
+  const std::string src = "videotestsrc num-buffers=6 pattern=colors ! "
+                          "video/x-raw,format=I420,width=160,height=120 ! ";
+  const Change changes[] = {
+      {3, "left", 10, nullptr, 0},       /* caps change: 156 -> 146 wide */
+      {3, "left", 0, "right", 4},        /* same caps: 156 wide either way */
+      {2, "top", 7, "bottom", 3},        /* odd top, caps change */
+  };
+  for (const Change &c : changes) {
+    const std::string ref = dir.file ("ref.raw");
+    const std::string a = run_with_change (src + "videocrop name=crop left=4 right=0 top=0 "
+                                                 "bottom=0 ! filesink location=" + ref,
+                                           c, ref);
+    for (const char *mode : {"auto", "copy"}) {
+      const std::string out = dir.file (std::string ("out-") + mode + ".raw");
+      const std::string b =
+          run_with_change (src + "dmakitcrop name=crop mode=" + mode +
+                               " left=4 ! dmakitsink sync=false location=" + out,
+                           c, out);
+      /* Frames before the change, then after it. */
+      GstVideoInfo before, after;
+      const guint w0 = 156, h0 = 120;
+      guint w1 = w0, h1 = h0;
+      if (!g_strcmp0 (c.prop, "left") && !c.prop2)
+        w1 = 160 - 10;
+      if (!g_strcmp0 (c.prop, "top"))
+        h1 = 120 - 10;
+      gst_video_info_set_format (&before, GST_VIDEO_FORMAT_I420, w0, h0);
+      gst_video_info_set_format (&after, GST_VIDEO_FORMAT_I420, w1, h1);
+      const gsize split = c.at * before.size;
+      fail_unless_equals_int (a.size (), split + (6 - c.at) * after.size);
+      std::string d = compare_frames (b.substr (0, split), a.substr (0, split),
+                                      GST_VIDEO_FORMAT_I420, w0, h0, c.at);
+      fail_unless (d.empty (), "%s=%d mode=%s before: %s", c.prop, c.value, mode, d.c_str ());
+      d = compare_frames (b.substr (split), a.substr (split), GST_VIDEO_FORMAT_I420, w1, h1,
+                          6 - c.at);
+      fail_unless (d.empty (), "%s=%d mode=%s after: %s", c.prop, c.value, mode, d.c_str ());
+    }
+  }
+}
+GST_END_TEST;
+
+static Suite *
+crop_suite (void)
+{
+  Suite *s = suite_create ("dmakitcrop");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_passthrough_when_nothing_to_crop);
+  tcase_add_test (tc, test_meta_path_is_zero_copy);
+  tcase_add_test (tc, test_copy_path_with_fakesink);
+  tcase_add_test (tc, test_combines_with_existing_crop_meta);
+  tcase_add_test (tc, test_roi_type_crops_per_buffer);
+  tcase_add_test (tc, test_copy_shifts_and_clips_rois);
+  tcase_add_test (tc, test_refusals_are_clear);
+  tcase_add_test (tc, test_bad_property_values);
+  tcase_add_test (tc, test_allocation_proposals);
+  tcase_add_test (tc, test_property_change_mid_stream);
+  return s;
+}
+
+GST_CHECK_MAIN (crop);

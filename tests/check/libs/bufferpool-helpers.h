@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bufferpool-helpers.h: shared by the GstDmakitBufferPool tests.
+ *
+ *  - CountingAllocator: a real system-memory allocator (g_malloc'ed data) that
+ *    counts live memories, records which threads allocated, and can be told to
+ *    refuse allocations after N: lets tests prove "nothing leaked", "the
+ *    acquiring thread never allocated" and "activation fails early".
+ *  - LogCapture: collects GStreamer debug lines of one category at WARNING and
+ *    ERROR level so tests can assert what the pool told the user.
+ *  - small helpers: stats getters, waiting for a condition with a deadline.
+ */
+#ifndef DMAKIT_TESTS_BUFFERPOOL_HELPERS_H
+#define DMAKIT_TESTS_BUFFERPOOL_HELPERS_H
+
+#include <gst/check/gstcheck.h>
+#include <gst/dmakit/dmakit.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+/* ---- CountingAllocator ------------------------------------------------------- */
+
+struct CountingMemory {
+  GstMemory mem;
+  guint8 *raw; /* g_malloc'ed block (NULL for shares) */
+  guint8 *data;
+};
+
+struct CountingAllocator {
+  GstAllocator parent;
+  std::atomic<gint64> live;
+  std::atomic<gint64> total;
+  std::atomic<gint64> fail_after; /* refuse allocations once total reaches this (-1: never) */
+  std::mutex lock;
+  std::set<GThread *> *threads;
+};
+struct CountingAllocatorClass {
+  GstAllocatorClass parent_class;
+};
+
+GType counting_allocator_get_type (void);
+G_DEFINE_TYPE (CountingAllocator, counting_allocator, GST_TYPE_ALLOCATOR)
+
+static GstMemory *
+counting_mem_new (GstAllocator *allocator, GstMemory *parent, guint8 *raw, guint8 *data,
+                  gsize maxsize, gsize align, gsize offset, gsize size, GstMemoryFlags flags)
+{
+  CountingMemory *m = g_new0 (CountingMemory, 1);
+  gst_memory_init (GST_MEMORY_CAST (m), flags, allocator, parent, maxsize, align, offset, size);
+  m->raw = raw;
+  m->data = data;
+  return GST_MEMORY_CAST (m);
+}
+
+static GstMemory *
+counting_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params)
+{
+  CountingAllocator *self = reinterpret_cast<CountingAllocator *> (allocator);
+  const gint64 n = self->total.fetch_add (1);
+  const gint64 limit = self->fail_after.load ();
+  if (limit >= 0 && n >= limit) {
+    self->total.fetch_sub (1);
+    return nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> lk (self->lock);
+    self->threads->insert (g_thread_self ());
+  }
+  GstAllocationParams p;
+  if (params)
+    p = *params;
+  else
+    gst_allocation_params_init (&p);
+  const gsize maxsize = size + p.prefix + p.padding;
+  guint8 *raw = static_cast<guint8 *> (g_malloc0 (maxsize + p.align + 1));
+  guint8 *data = reinterpret_cast<guint8 *> (
+      (reinterpret_cast<guintptr> (raw) + p.align) & ~guintptr (p.align));
+  self->live.fetch_add (1);
+  return counting_mem_new (allocator, nullptr, raw, data, maxsize, p.align, p.prefix, size,
+                           p.flags);
+}
+
+static void
+counting_free (GstAllocator *allocator, GstMemory *mem)
+{
+  CountingAllocator *self = reinterpret_cast<CountingAllocator *> (allocator);
+  CountingMemory *m = reinterpret_cast<CountingMemory *> (mem);
+  if (!mem->parent) {
+    g_free (m->raw);
+    self->live.fetch_sub (1);
+  }
+  g_free (m);
+}
+
+static gpointer
+counting_map (GstMemory *mem, gsize, GstMapFlags)
+{
+  return reinterpret_cast<CountingMemory *> (mem)->data;
+}
+
+static void
+counting_unmap (GstMemory *)
+{
+}
+
+static GstMemory *
+counting_share (GstMemory *mem, gssize offset, gssize size)
+{
+  GstMemory *parent = mem->parent ? mem->parent : mem;
+  if (size == -1)
+    size = gssize (mem->size) - offset;
+  return counting_mem_new (mem->allocator, parent, nullptr,
+                           reinterpret_cast<CountingMemory *> (mem)->data, mem->maxsize, mem->align,
+                           gsize (gssize (mem->offset) + offset), gsize (size),
+                           GstMemoryFlags (GST_MINI_OBJECT_FLAGS (parent) | GST_MINI_OBJECT_FLAG_LOCK_READONLY));
+}
+
+static void
+counting_allocator_finalize (GObject *object)
+{
+  CountingAllocator *self = reinterpret_cast<CountingAllocator *> (object);
+  delete self->threads;
+  G_OBJECT_CLASS (counting_allocator_parent_class)->finalize (object);
+}
+
+static void
+counting_allocator_class_init (CountingAllocatorClass *klass)
+{
+  GST_ALLOCATOR_CLASS (klass)->alloc = counting_alloc;
+  GST_ALLOCATOR_CLASS (klass)->free = counting_free;
+  G_OBJECT_CLASS (klass)->finalize = counting_allocator_finalize;
+}
+
+static void
+counting_allocator_init (CountingAllocator *self)
+{
+  GstAllocator *a = GST_ALLOCATOR_CAST (self);
+  a->mem_type = "CountingMemory";
+  a->mem_map = counting_map;
+  a->mem_unmap = counting_unmap;
+  a->mem_share = counting_share;
+  new (&self->live) std::atomic<gint64> (0);
+  new (&self->total) std::atomic<gint64> (0);
+  new (&self->fail_after) std::atomic<gint64> (-1);
+  new (&self->lock) std::mutex ();
+  self->threads = new std::set<GThread *> ();
+}
+
+static inline CountingAllocator *
+counting_allocator_new (void)
+{
+  auto *a = static_cast<CountingAllocator *> (g_object_new (counting_allocator_get_type (), nullptr));
+  gst_object_ref_sink (a);
+  return a;
+}
+
+static inline bool
+counting_allocator_used_thread (CountingAllocator *a, GThread *t)
+{
+  std::lock_guard<std::mutex> lk (a->lock);
+  return a->threads->count (t) != 0;
+}
+
+static inline void
+counting_allocator_forget_threads (CountingAllocator *a)
+{
+  std::lock_guard<std::mutex> lk (a->lock);
+  a->threads->clear ();
+}
+
+/* ---- log capture ------------------------------------------------------------------ */
+/* Captures ERROR..INFO lines of "dmakitbufferpool"; the threshold (WARNING
+ * after log_capture_start) decides which of them are emitted at all. */
+
+struct LogCapture {
+  std::mutex lock;
+  std::vector<std::string> lines; /* "LEVEL message" */
+};
+
+static void
+log_capture_func (GstDebugCategory *category, GstDebugLevel level, const gchar *, const gchar *,
+                  gint, GObject *, GstDebugMessage *message, gpointer user_data)
+{
+  if (level > GST_LEVEL_INFO || g_strcmp0 (gst_debug_category_get_name (category), "dmakitbufferpool"))
+    return;
+  auto *cap = static_cast<LogCapture *> (user_data);
+  std::lock_guard<std::mutex> lk (cap->lock);
+  cap->lines.push_back (std::string (gst_debug_level_get_name (level)) + " " +
+                        gst_debug_message_get (message));
+}
+
+static inline void
+log_capture_start (LogCapture *cap)
+{
+  gst_debug_set_active (TRUE);
+  gst_debug_set_threshold_for_name ("dmakitbufferpool", GST_LEVEL_WARNING);
+  gst_debug_add_log_function (log_capture_func, cap, nullptr);
+}
+
+static inline void
+log_capture_stop (LogCapture *cap)
+{
+  gst_debug_remove_log_function_by_data (cap);
+}
+
+/* The first captured line containing every needle, or "". */
+static inline std::string
+log_capture_find (LogCapture *cap, std::initializer_list<const char *> needles)
+{
+  std::lock_guard<std::mutex> lk (cap->lock);
+  for (const std::string &l : cap->lines) {
+    bool all = true;
+    for (const char *n : needles)
+      all = all && l.find (n) != std::string::npos;
+    if (all)
+      return l;
+  }
+  return "";
+}
+
+/* ---- stats ------------------------------------------------------------------------- */
+
+static inline guint64
+stat_u64 (GstBufferPool *pool, const char *field)
+{
+  GstStructure *s = gst_dmakit_buffer_pool_get_stats (pool);
+  guint64 v = G_MAXUINT64;
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "stats lack %s", field);
+  gst_structure_free (s);
+  return v;
+}
+
+/* Poll @pred every ms until it holds or @timeout_ms passes. */
+template <typename F>
+static bool
+wait_for (F pred, guint timeout_ms = 5000)
+{
+  const gint64 end = g_get_monotonic_time () + gint64 (timeout_ms) * 1000;
+  while (!pred ()) {
+    if (g_get_monotonic_time () > end)
+      return false;
+    g_usleep (1000);
+  }
+  return true;
+}
+
+#endif /* DMAKIT_TESTS_BUFFERPOOL_HELPERS_H */
