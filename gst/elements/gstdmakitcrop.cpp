@@ -7,8 +7,8 @@
  * Crops video like `videocrop` (same `left`, `right`, `top` and `bottom`
  * properties, changeable while playing, -1 meaning "auto"), but never touches
  * pixels when downstream can take a crop meta: the output buffer is the input
- * buffer with a #GstVideoCropMeta (or a #GstDmakitRoiMeta of type "crop")
- * added or combined with the one it already carries. Only when downstream
+ * buffer with a #GstVideoCropMeta added or combined with the one it already
+ * carries. Only when downstream
  * cannot take such a meta does it copy the rectangle, into buffers from
  * downstream's pool or from its own #GstDmakitBufferPool; every copy is
  * counted in #GstDmakitCrop:stats and logged to GST_PERFORMANCE.
@@ -268,7 +268,6 @@ struct Impl {
   bool dmabuf = false;
   Crop crop;
   Path path = Path::None;
-  bool use_video_crop_meta = true; /* else our GstDmakitRoiMeta "crop" */
   guint downstream_min = 0;
   ObjectRef<GstAllocator> allocator; /* AUTO backend, for the pools we make */
   std::atomic<int> path_for_stats{0};
@@ -658,7 +657,10 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
       gst_query_find_allocation_meta (query, GST_VIDEO_CROP_META_API_TYPE, nullptr);
   const bool has_roi =
       gst_query_find_allocation_meta (query, GST_DMAKIT_ROI_META_API_TYPE, nullptr);
-  const bool meta_ok = has_vmeta && (has_crop || has_roi);
+  /* Only GStreamer's crop meta means "this element crops": converters and
+   * scalers forward support for every other meta of downstream (ours
+   * included) without applying a crop rectangle. */
+  const bool meta_ok = has_vmeta && has_crop;
   impl->downstream_min = 0;
   if (gst_query_get_n_allocation_pools (query) > 0)
     gst_query_parse_nth_allocation_pool (query, 0, nullptr, nullptr, &impl->downstream_min,
@@ -679,14 +681,11 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
   } else if (!meta_ok) {
     reason.reset (g_strdup_printf (
         "downstream %s does not accept %s%s%s", downstream.get (), has_vmeta ? "" : "GstVideoMeta",
-        !has_vmeta && !(has_crop || has_roi) ? " and " : "",
-        (has_crop || has_roi) ? "" : "GstVideoCropMeta or GstDmakitRoiMeta"));
+        !has_vmeta && !has_crop ? " and " : "", has_crop ? "" : "GstVideoCropMeta"));
   }
 
   if (!reason) {
-    impl->use_video_crop_meta = has_crop;
-    GST_INFO_OBJECT (self, "cropping by %s (downstream %s)",
-                     has_crop ? "GstVideoCropMeta" : "GstDmakitRoiMeta", downstream.get ());
+    GST_INFO_OBJECT (self, "cropping by GstVideoCropMeta (downstream %s)", downstream.get ());
     set_path (self, Path::Meta, nullptr);
     gst_base_transform_set_passthrough (trans, FALSE);
     gst_base_transform_set_in_place (trans, TRUE);
@@ -930,16 +929,10 @@ gst_dmakit_crop_transform_ip (GstBaseTransform *trans, GstBuffer *buf) noexcept
 
   /* Accumulate onto a crop the buffer already carries. */
   GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (buf);
-  GstDmakitRoiMeta *our_crop =
-      impl->use_video_crop_meta ? nullptr
-                                : gst_buffer_get_dmakit_roi_meta (buf, GST_DMAKIT_ROI_TYPE_CROP, -1);
   guint64 x = impl->crop.left, y = impl->crop.top;
   if (cm) {
     x += cm->x;
     y += cm->y;
-  } else if (our_crop) {
-    x += our_crop->x;
-    y += our_crop->y;
   }
   guint64 w = GST_VIDEO_INFO_WIDTH (&impl->out_info);
   guint64 h = GST_VIDEO_INFO_HEIGHT (&impl->out_info);
@@ -976,23 +969,16 @@ gst_dmakit_crop_transform_ip (GstBaseTransform *trans, GstBuffer *buf) noexcept
     return GST_FLOW_ERROR;
   }
 
-  if (impl->use_video_crop_meta) {
-    if (!cm)
-      cm = gst_buffer_add_video_crop_meta (buf);
-    cm->x = guint (x);
-    cm->y = guint (y);
-    cm->width = guint (w);
-    cm->height = guint (h);
-  } else if (our_crop) {
-    our_crop->x = guint (x);
-    our_crop->y = guint (y);
-    our_crop->w = guint (w);
-    our_crop->h = guint (h);
-  } else if (!gst_buffer_add_dmakit_roi_meta (buf, GST_DMAKIT_ROI_TYPE_CROP, guint (x), guint (y),
-                                              guint (w), guint (h))) {
+  if (!cm)
+    cm = gst_buffer_add_video_crop_meta (buf);
+  if (!cm) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not add a crop meta."), (nullptr));
     return GST_FLOW_ERROR;
   }
+  cm->x = guint (x);
+  cm->y = guint (y);
+  cm->width = guint (w);
+  cm->height = guint (h);
   count_zero_copy (impl);
   return GST_FLOW_OK;
 }

@@ -125,6 +125,7 @@ struct Impl {
   Settings run;
   std::atomic<int> overrun{GST_DMAKIT_SINK_OVERRUN_BLOCK};
   ObjectRef<GstAllocator> allocator; /* offered upstream with our pools */
+  std::atomic<const char *> backend{"none"}; /* its backend's nick, kept after stop */
   bool writing = false;              /* a location is open and the worker runs */
   UniqueFd fd;
   GThread *worker = nullptr;
@@ -145,7 +146,8 @@ struct Impl {
   bool busy = false; /* worker holds a popped entry */
   bool quit = false;
   bool flushing = false;
-  bool failed = false;
+  bool failing = false; /* the writer is reporting a failure: accept nothing */
+  bool failed = false;  /* reported: refuse with GST_FLOW_ERROR */
   bool worker_waiting = false;
   bool producer_waiting = false;
   bool drain_waiting = false;
@@ -425,26 +427,10 @@ write_bytes (Impl *impl, GstBuffer *buf) noexcept
 }
 
 static void
-fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf) noexcept
+post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf,
+                  guint64 not_written) noexcept
 {
   Impl *impl = self->impl;
-  std::vector<GstBuffer *> discarded;
-  guint64 not_written = 1;
-  {
-    QueueLocker lock (impl);
-    impl->failed = true;
-    not_written += impl->count;
-    while (impl->count > 0) {
-      Slot &s = impl->slots[impl->head];
-      discarded.push_back (std::exchange (s.buf, nullptr));
-      impl->head = (impl->head + 1) % impl->capacity;
-      impl->count--;
-    }
-    g_cond_broadcast (&impl->not_full);
-    g_cond_broadcast (&impl->drained);
-  }
-  impl->write_errors.fetch_add (1, std::memory_order_relaxed);
-  impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
   const guint64 written = impl->written.load ();
   const char *location = impl->run.location.get ();
   if (res.err != 0) {
@@ -471,6 +457,39 @@ fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf)
                         " were written).",
                         location, res.what, not_written, written),
                        ("buffer %" GST_PTR_FORMAT, failed_buf));
+  }
+}
+
+/* The writer failed on @failed_buf: nothing queued will be written. The
+ * streaming thread accepts nothing more from here on; it is told to fail
+ * (GST_FLOW_ERROR) only once our error is on the bus, so that the first
+ * error a user sees is the one that says what happened. */
+static void
+fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf) noexcept
+{
+  Impl *impl = self->impl;
+  std::vector<GstBuffer *> discarded;
+  guint64 not_written = 1;
+  {
+    QueueLocker lock (impl);
+    impl->failing = true;
+    not_written += impl->count;
+    discarded.reserve (impl->count);
+    while (impl->count > 0) {
+      Slot &s = impl->slots[impl->head];
+      discarded.push_back (std::exchange (s.buf, nullptr));
+      impl->head = (impl->head + 1) % impl->capacity;
+      impl->count--;
+    }
+  }
+  impl->write_errors.fetch_add (1, std::memory_order_relaxed);
+  impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
+  post_write_error (self, res, failed_buf, not_written);
+  {
+    QueueLocker lock (impl);
+    impl->failed = true;
+    g_cond_broadcast (&impl->not_full);
+    g_cond_broadcast (&impl->drained);
   }
   for (GstBuffer *b : discarded)
     gst_buffer_unref (b);
@@ -571,6 +590,17 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
       if (impl->failed) {
         ret = GST_FLOW_ERROR;
         break;
+      }
+      if (impl->failing) {
+        /* only while the writer posts its error: then GST_FLOW_ERROR */
+        if (impl->flushing) {
+          ret = GST_FLOW_FLUSHING;
+          break;
+        }
+        impl->producer_waiting = true;
+        g_cond_wait (&impl->not_full, &impl->qlock);
+        impl->producer_waiting = false;
+        continue;
       }
       if (impl->count < impl->capacity) {
         Slot &s = impl->slots[(impl->head + impl->count) % impl->capacity];
@@ -781,7 +811,8 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     GST_WARNING_OBJECT (self, "no dmakit allocator (%s): not proposing a pool",
                         err ? err->message : "unknown error");
   }
-  GST_INFO_OBJECT (self, "pool backend: %s", backend_nick (impl->allocator.get ()));
+  impl->backend.store (backend_nick (impl->allocator.get ()));
+  GST_INFO_OBJECT (self, "pool backend: %s", impl->backend.load ());
 
   const char *location = impl->run.location.get ();
   if (!location || !*location)
@@ -805,7 +836,7 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     return FALSE;
   }
   impl->head = impl->count = 0;
-  impl->busy = impl->quit = impl->flushing = impl->failed = false;
+  impl->busy = impl->quit = impl->flushing = impl->failing = impl->failed = false;
   impl->worker_waiting = impl->producer_waiting = impl->drain_waiting = false;
   impl->overrun.store (impl->run.overrun);
   impl->iov.reserve (1024);
@@ -874,7 +905,7 @@ build_stats (GstDmakitSink *self) noexcept
       impl->max_queue_depth.load (), "max-block-ns", G_TYPE_UINT64, impl->max_block_ns.load (),
       "write-errors", G_TYPE_UINT64, impl->write_errors.load (), "not-written", G_TYPE_UINT64,
       impl->not_written.load (), "backend", G_TYPE_STRING,
-      backend_nick (impl->allocator.get ()), nullptr);
+      impl->backend.load (), nullptr);
 }
 
 static void

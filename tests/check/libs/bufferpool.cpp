@@ -492,7 +492,6 @@ GST_START_TEST (test_timeout_warns_on_bus_and_keeps_waiting)
   g_error_free (err);
   g_free (debug);
   gst_message_unref (msg);
-  fail_unless (!log_capture_find (&cap, { "WARN", "testpool", "exhausted", "4096 bytes" }).empty ());
 
   /* action warn: still waiting; it warns again every timeout */
   msg = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND, GST_MESSAGE_WARNING);
@@ -505,6 +504,7 @@ GST_START_TEST (test_timeout_warns_on_bus_and_keeps_waiting)
   fail_unless (stat_u64 (pool, "timeouts") >= 2);
   gst_buffer_unref (waiter.buf);
   log_capture_stop (&cap);
+  fail_unless (!log_capture_find (&cap, { "WARN", "testpool", "exhausted", "4096 bytes" }).empty ());
   fail_unless (gst_buffer_pool_set_active (pool, FALSE));
   gst_object_unref (pool);
   gst_object_unref (bus);
@@ -632,7 +632,6 @@ GST_START_TEST (test_deactivate_with_buffers_out)
   std::thread ([&] { gst_buffer_unref (out[0]); }).join ();
   fail_unless_equals_int (finalized.load (), 1);
   fail_unless_equals_int64 (alloc->live.load (), 2);
-  fail_unless (!log_capture_find (&cap, { "deactivated with 2 buffers out" }).empty ());
   std::thread ([&] { gst_buffer_unref (out[1]); }).join ();
   fail_unless_equals_int (finalized.load (), 2);
   fail_unless_equals_int64 (alloc->live.load (), 1);
@@ -642,6 +641,7 @@ GST_START_TEST (test_deactivate_with_buffers_out)
   fail_unless_equals_int64 (alloc->live.load (), 0);
   fail_unless (pool_gone.load (), "the last buffer back drops the last pool ref");
   log_capture_stop (&cap);
+  fail_unless (!log_capture_find (&cap, { "INFO", "deactivated with 2 buffers out" }).empty ());
   gst_object_unref (alloc);
 }
 GST_END_TEST;
@@ -1051,7 +1051,12 @@ GST_START_TEST (test_lock_memory)
     }
     fail_unless (gst_buffer_pool_set_active (pool, FALSE));
     fail_unless_equals_uint64 (stat_u64 (pool, "locked"), 0);
-    fail_unless (vm_locked_kb () <= before + 8, "lock not released with the buffers");
+    /* heap-allocated buffers may leave their two edge pages locked (shared
+     * with neighbours, see lock_pages()); everything else is unlocked */
+    const guint64 page_kb = guint64 (sysconf (_SC_PAGESIZE)) / 1024;
+    fail_unless (vm_locked_kb () <= before + 3 * 2 * page_kb, "lock not released with the "
+                 "buffers: VmLck %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " kB", before,
+                 vm_locked_kb ());
     gst_object_unref (pool);
   }
   gst_object_unref (sysmem);

@@ -1,0 +1,653 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dmakitsink: counting without a location, the pool it proposes, video meta
+ * strides and crop metas honoured, caps changes with buffers still queued,
+ * overrun=drop never blocking and overrun=block pushing back (a FIFO nobody
+ * reads stalls the writer), EOS posted only after the writer drained, and
+ * write failures (unwritable path, disk full) reported with the count of
+ * accepted buffers that were not written. */
+#include "../pipelines/elements-util.h"
+
+#include <gst/dmakit/dmakit.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <functional>
+#include <poll.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace etest;
+using dmakit::UniqueFd;
+
+namespace {
+
+GstElement *
+parse (const std::string &desc)
+{
+  GError *err = nullptr;
+  GstElement *p = gst_parse_launch (desc.c_str (), &err);
+  fail_unless (p != nullptr, "cannot parse %s: %s", desc.c_str (), err ? err->message : "?");
+  g_clear_error (&err);
+  return p;
+}
+
+/* Reads a FIFO on its own thread once started, until EOF or stop(). */
+class FifoReader
+{
+public:
+  explicit FifoReader (const std::string &path)
+  {
+    fail_unless (mkfifo (path.c_str (), 0600) == 0, "mkfifo: %s", g_strerror (errno));
+    /* non-blocking open: succeeds without a writer, and lets the sink open
+     * its end without waiting */
+    fd_.reset (open (path.c_str (), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    fail_unless (fd_.valid ());
+  }
+  ~FifoReader () { stop (); }
+  FifoReader (const FifoReader &) = delete;
+  FifoReader &operator= (const FifoReader &) = delete;
+
+  int pipe_size () const { return fcntl (fd_.get (), F_GETPIPE_SZ); }
+
+  void start (guint delay_us = 0, bool keep = false)
+  {
+    th_ = std::thread ([this, delay_us, keep] {
+      std::vector<char> chunk (8192);
+      while (!stop_.load ()) {
+        pollfd pfd{fd_.get (), POLLIN, 0};
+        if (poll (&pfd, 1, 50) <= 0)
+          continue;
+        const ssize_t n = read (fd_.get (), chunk.data (), chunk.size ());
+        if (n == 0)
+          break; /* the writer closed: EOF */
+        if (n < 0)
+          continue;
+        if (keep)
+          data_.append (chunk.data (), gsize (n));
+        total_.fetch_add (guint64 (n));
+        if (delay_us)
+          g_usleep (delay_us);
+      }
+    });
+  }
+  void stop ()
+  {
+    if (th_.joinable ()) {
+      stop_ = true;
+      th_.join ();
+    }
+  }
+  /* Waits (bounded) for EOF after the writer closed. */
+  void join ()
+  {
+    if (th_.joinable ())
+      th_.join ();
+  }
+  guint64 total () const { return total_.load (); }
+  const std::string &data () const { return data_; }
+
+private:
+  UniqueFd fd_;
+  std::thread th_;
+  std::atomic<bool> stop_{false};
+  std::atomic<guint64> total_{0};
+  std::string data_;
+};
+
+/* Waits for EOS or error on the bus of a pipeline that is already PLAYING. */
+RunResult
+wait_bus (GstElement *p, guint timeout_s)
+{
+  RunResult res;
+  auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
+  const gint64 deadline = g_get_monotonic_time () + gint64 (timeout_s) * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (
+        bus.get (), 100 * GST_MSECOND,
+        GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
+    if (!msg)
+      continue;
+    GError *err = nullptr;
+    switch (GST_MESSAGE_TYPE (msg)) {
+      case GST_MESSAGE_WARNING:
+        gst_message_parse_warning (msg, &err, nullptr);
+        if (res.warning.empty () && err)
+          res.warning = err->message;
+        break;
+      case GST_MESSAGE_ERROR:
+        gst_message_parse_error (msg, &err, nullptr);
+        res.error = err ? err->message : "?";
+        break;
+      default:
+        res.eos = true;
+        break;
+    }
+    g_clear_error (&err);
+    const bool done = GST_MESSAGE_TYPE (msg) != GST_MESSAGE_WARNING;
+    gst_message_unref (msg);
+    if (done)
+      return res;
+  }
+  res.timed_out = true;
+  return res;
+}
+
+bool
+wait_until (const std::function<bool ()> &cond, guint timeout_ms)
+{
+  const gint64 deadline = g_get_monotonic_time () + gint64 (timeout_ms) * 1000;
+  while (g_get_monotonic_time () < deadline) {
+    if (cond ())
+      return true;
+    g_usleep (5000);
+  }
+  return cond ();
+}
+
+guint8
+sample (guint plane, guint x, guint y)
+{
+  return guint8 ((plane * 61 + x * 7 + y * 13) & 0xff);
+}
+
+/* A frame of @fmt @fw x @fh in a padded, aligned layout (not the default one),
+ * described by a video meta, every sample set to sample(). */
+GstBuffer *
+make_padded_frame (GstVideoFormat fmt, guint fw, guint fh, GstVideoInfo *layout)
+{
+  gst_video_info_set_format (layout, fmt, fw, fh);
+  GstVideoAlignment align;
+  gst_video_alignment_reset (&align);
+  align.padding_left = 6;
+  align.padding_top = 3;
+  align.padding_right = 10;
+  align.padding_bottom = 2;
+  for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
+    align.stride_align[i] = 31;
+  fail_unless (gst_video_info_align (layout, &align));
+  GstBuffer *buf = gst_buffer_new_allocate (nullptr, GST_VIDEO_INFO_SIZE (layout), nullptr);
+  gst_buffer_memset (buf, 0, 0xee, GST_VIDEO_INFO_SIZE (layout));
+  gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE, fmt, fw, fh,
+                                  GST_VIDEO_INFO_N_PLANES (layout), layout->offset, layout->stride);
+  GstVideoInfo plain;
+  gst_video_info_set_format (&plain, fmt, fw, fh);
+  dmakit::MappedVideoFrame f (&plain, buf, GST_MAP_WRITE);
+  fail_unless (static_cast<bool> (f));
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (f.get ()); p++) {
+    guint rows = 0;
+    const gsize rb = row_bytes (&plain, p, &rows);
+    auto *d = static_cast<guint8 *> (GST_VIDEO_FRAME_PLANE_DATA (f.get (), p));
+    for (guint y = 0; y < rows; y++)
+      for (guint x = 0; x < rb; x++)
+        d[y * GST_VIDEO_FRAME_PLANE_STRIDE (f.get (), p) + x] = sample (p, x, y);
+  }
+  return buf;
+}
+
+/* The bytes the sink must write for the (x, y, w, h) crop of such a frame
+ * (x, y even): the default layout of w x h, padding zero. Samples are in
+ * bytes per plane row, so a chroma plane starts at (x, y) scaled. */
+std::string
+expected_crop (GstVideoFormat fmt, guint x, guint y, guint w, guint h)
+{
+  GstVideoInfo out;
+  gst_video_info_set_format (&out, fmt, w, h);
+  std::string s (GST_VIDEO_INFO_SIZE (&out), '\0');
+  const GstVideoFormatInfo *fi = out.finfo;
+  for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (&out); p++) {
+    guint comp = 0;
+    while (GST_VIDEO_FORMAT_INFO_PLANE (fi, comp) != p)
+      comp++;
+    const guint xs = (x >> GST_VIDEO_FORMAT_INFO_W_SUB (fi, comp)) * GST_VIDEO_FORMAT_INFO_PSTRIDE (fi, comp);
+    const guint ys = y >> GST_VIDEO_FORMAT_INFO_H_SUB (fi, comp);
+    guint rows = 0;
+    const gsize rb = row_bytes (&out, p, &rows);
+    for (guint r = 0; r < rows; r++)
+      for (guint c = 0; c < rb; c++)
+        s[GST_VIDEO_INFO_PLANE_OFFSET (&out, p) + r * GST_VIDEO_INFO_PLANE_STRIDE (&out, p) + c] =
+            char (sample (p, xs + c, ys + r));
+  }
+  return s;
+}
+
+void
+push_sample (GstElement *src, GstBuffer *buf, GstCaps *caps, guint i)
+{
+  GST_BUFFER_PTS (buf) = i * GST_SECOND / 30;
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
+  GstSample *s = gst_sample_new (buf, caps, nullptr, nullptr);
+  GstFlowReturn ret = GST_FLOW_OK;
+  g_signal_emit_by_name (src, "push-sample", s, &ret);
+  gst_sample_unref (s);
+  gst_buffer_unref (buf);
+  fail_unless_equals_int (ret, GST_FLOW_OK);
+}
+
+} // namespace
+
+GST_START_TEST (test_no_location_consumes_and_counts)
+{
+  GstElement *p = run_ok ("videotestsrc num-buffers=7 ! video/x-raw,width=64,height=48 ! "
+                          "dmakitsink name=sink sync=false");
+  fail_unless_equals_uint64 (stat (p, "sink", "rendered"), 7);
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+  fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
+  /* videotestsrc used the proposed pool: dmakit memory */
+  fail_unless_equals_uint64 (stat (p, "sink", "zero-copy"), 7);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+struct Proposal {
+  bool seen = false, dmakit_pool = false, alignment = false, lock = false;
+  guint min = 0;
+  bool vmeta = false, crop = false, roi = false;
+  std::string backend;
+  gint stride0 = 0;
+};
+
+GstPadProbeReturn
+proposal_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *s = static_cast<Proposal *> (data);
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER) {
+    if (GstVideoMeta *vm = gst_buffer_get_video_meta (GST_PAD_PROBE_INFO_BUFFER (info)))
+      s->stride0 = vm->stride[0];
+    return GST_PAD_PROBE_OK;
+  }
+  GstQuery *q = GST_PAD_PROBE_INFO_QUERY (info);
+  if (GST_QUERY_TYPE (q) != GST_QUERY_ALLOCATION)
+    return GST_PAD_PROBE_OK;
+  s->seen = true;
+  s->vmeta = gst_query_find_allocation_meta (q, GST_VIDEO_META_API_TYPE, nullptr);
+  s->crop = gst_query_find_allocation_meta (q, GST_VIDEO_CROP_META_API_TYPE, nullptr);
+  s->roi = gst_query_find_allocation_meta (q, GST_DMAKIT_ROI_META_API_TYPE, nullptr);
+  if (gst_query_get_n_allocation_pools (q) > 0) {
+    GstBufferPool *pool = nullptr;
+    gst_query_parse_nth_allocation_pool (q, 0, &pool, nullptr, &s->min, nullptr);
+    if (pool) {
+      s->dmakit_pool = GST_DMAKIT_IS_BUFFER_POOL (pool);
+      GstStructure *config = gst_buffer_pool_get_config (pool);
+      s->alignment =
+          gst_buffer_pool_config_has_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+      gboolean lock = FALSE;
+      s->lock = gst_dmakit_buffer_pool_config_get_lock_memory (config, &lock) && lock;
+      gst_structure_free (config);
+      gst_object_unref (pool);
+    }
+  }
+  if (gst_query_get_n_allocation_params (q) > 0) {
+    GstAllocator *a = nullptr;
+    gst_query_parse_nth_allocation_param (q, 0, &a, nullptr);
+    if (a && gst_is_dmakit_allocator (a)) {
+      GEnumClass *k = G_ENUM_CLASS (g_type_class_ref (GST_DMAKIT_TYPE_BACKEND));
+      s->backend = g_enum_get_value (k, gst_dmakit_allocator_get_backend (a))->value_nick;
+      g_type_class_unref (k);
+    }
+    if (a)
+      gst_object_unref (a);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_allocation_proposal)
+{
+  TmpDir dir;
+  GstElement *p = parse ("videotestsrc name=src num-buffers=3 ! "
+                         "video/x-raw,format=NV12,width=320,height=240 ! "
+                         "dmakitsink name=sink sync=false max-pending=4 stride-align=128 "
+                         "lock-memory=true backend=memfd location=" + dir.file ("a.raw"));
+  Proposal seen;
+  auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));
+  auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (src.get (), "src"));
+  gst_pad_add_probe (pad.get (),
+                     GstPadProbeType (GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM | GST_PAD_PROBE_TYPE_PULL),
+                     proposal_probe, &seen, nullptr);
+  gst_pad_add_probe (pad.get (), GST_PAD_PROBE_TYPE_BUFFER, proposal_probe, &seen, nullptr);
+  RunResult r = run (p, 30);
+  gst_element_set_state (p, GST_STATE_NULL);
+  fail_unless (r.eos, "%s", r.error.c_str ());
+  fail_unless (seen.seen);
+  fail_unless (seen.vmeta && seen.crop && seen.roi);
+  fail_unless (seen.dmakit_pool);
+  fail_unless_equals_int (seen.min, 4 + 3); /* queue + writer + last sample + upstream */
+  fail_unless (seen.alignment);
+  /* lock-memory may be refused by RLIMIT_MEMLOCK at allocation (a warning), but
+   * the configuration must ask for it */
+  fail_unless (seen.lock);
+  fail_unless_equals_string (seen.backend.c_str (), "memfd");
+  /* upstream honoured the alignment: NV12 320 wide -> stride 384 */
+  fail_unless_equals_int (seen.stride0, 384);
+  fail_unless_equals_string (stat_string (p, "sink", "backend").c_str (), "memfd");
+  /* and the file is still the default layout */
+  fail_unless_equals_int (read_file (dir.file ("a.raw")).size (), 3 * 320 * 240 * 3 / 2);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* Video meta strides and plane offsets, with and without a crop meta. */
+GST_START_TEST (test_honours_video_meta_and_crop_meta)
+{
+  TmpDir dir;
+  for (GstVideoFormat fmt : {GST_VIDEO_FORMAT_GRAY8, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12,
+                             GST_VIDEO_FORMAT_YUY2, GST_VIDEO_FORMAT_RGBA}) {
+    for (bool crop : {false, true}) {
+      const guint fw = 50, fh = 40;
+      const guint x = crop ? 6 : 0, y = crop ? 4 : 0, w = crop ? 21 : fw, h = crop ? 13 : fh;
+      const std::string out = dir.file ("out.raw");
+      GstCaps *caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING,
+                                           gst_video_format_to_string (fmt), "width", G_TYPE_INT,
+                                           gint (w), "height", G_TYPE_INT, gint (h), "framerate",
+                                           GST_TYPE_FRACTION, 30, 1, nullptr);
+      GstElement *p =
+          parse ("appsrc name=src format=time ! dmakitsink name=sink sync=false location=" + out);
+      auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));
+      gst_element_set_state (p, GST_STATE_PLAYING);
+      for (guint i = 0; i < 2; i++) {
+        GstVideoInfo layout;
+        GstBuffer *b = make_padded_frame (fmt, fw, fh, &layout);
+        if (crop) {
+          GstVideoCropMeta *cm = gst_buffer_add_video_crop_meta (b);
+          cm->x = x;
+          cm->y = y;
+          cm->width = w;
+          cm->height = h;
+        }
+        push_sample (src.get (), b, caps, i);
+      }
+      GstFlowReturn ret;
+      g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
+      RunResult r = wait_bus (p, 30);
+      gst_element_set_state (p, GST_STATE_NULL);
+      fail_unless (r.eos, "%s", r.error.c_str ());
+      const std::string frame = expected_crop (fmt, x, y, w, h);
+      const std::string got = read_file (out);
+      fail_unless (got == frame + frame, "%s crop=%d: written bytes differ (%zu vs %zu)",
+                   gst_video_format_to_string (fmt), crop, got.size (), 2 * frame.size ());
+      fail_unless_equals_uint64 (stat (p, "sink", "copies"), 0); /* gathered, not copied */
+      gst_caps_unref (caps);
+      gst_object_unref (p);
+    }
+  }
+}
+GST_END_TEST;
+
+/* A FIFO whose pipe buffer the test fills first stalls the writer: every
+ * buffer then waits in the queue, across a caps change. Each entry carries
+ * its own layout, so the file is right once the reader drains it. */
+GST_START_TEST (test_caps_change_with_queued_buffers)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  FifoReader reader (fifo);
+  /* Fill the pipe so that the sink's first write blocks. */
+  UniqueFd filler (open (fifo.c_str (), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  fail_unless (filler.valid ());
+  std::string prefill;
+  {
+    std::vector<char> junk (4096, 'J');
+    for (;;) {
+      const ssize_t n = write (filler.get (), junk.data (), junk.size ());
+      if (n <= 0)
+        break;
+      prefill.append (junk.data (), gsize (n));
+    }
+  }
+  GstElement *p = parse ("appsrc name=src format=time ! "
+                         "dmakitsink name=sink sync=false max-pending=16 location=" + fifo);
+  auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  GstCaps *gray = gst_caps_from_string ("video/x-raw,format=GRAY8,width=32,height=16,framerate=30/1");
+  GstCaps *i420 = gst_caps_from_string ("video/x-raw,format=I420,width=20,height=10,framerate=30/1");
+  std::string expected;
+  for (guint i = 0; i < 8; i++) {
+    const bool first = i < 4;
+    GstVideoInfo layout;
+    GstBuffer *b = make_padded_frame (first ? GST_VIDEO_FORMAT_GRAY8 : GST_VIDEO_FORMAT_I420,
+                                      first ? 32 : 20, first ? 16 : 10, &layout);
+    expected += expected_crop (first ? GST_VIDEO_FORMAT_GRAY8 : GST_VIDEO_FORMAT_I420, 0, 0,
+                               first ? 32 : 20, first ? 16 : 10);
+    push_sample (src.get (), b, first ? gray : i420, i);
+  }
+  GstFlowReturn ret;
+  g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
+  /* Everything gets queued while the writer is stuck. */
+  fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 8; }, 10000),
+               "rendered %" G_GUINT64_FORMAT, stat (p, "sink", "rendered"));
+  fail_unless (stat (p, "sink", "max-queue-depth") >= 7);
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+  filler.reset ();
+  reader.start (0, true);
+  RunResult r = wait_bus (p, 30);
+  gst_element_set_state (p, GST_STATE_NULL);
+  reader.join ();
+  fail_unless (r.eos, "%s", r.error.c_str ());
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), 8);
+  fail_unless (reader.data () == prefill + expected, "FIFO content differs (%zu vs %zu bytes)",
+               reader.data ().size (), prefill.size () + expected.size ());
+  gst_caps_unref (gray);
+  gst_caps_unref (i420);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_overrun_drop_never_blocks)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  FifoReader reader (fifo);
+  /* 76800-byte frames: larger than the pipe, so the writer stalls at once. */
+  GstElement *p = parse ("videotestsrc num-buffers=100 ! "
+                         "video/x-raw,format=GRAY8,width=320,height=240 ! "
+                         "dmakitsink name=sink sync=false overrun=drop max-pending=2 location=" +
+                         fifo);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  fail_unless (wait_until (
+                   [&] {
+                     return stat (p, "sink", "rendered") + stat (p, "sink", "dropped") == 100;
+                   },
+                   20000),
+               "the streaming thread did not get through all buffers");
+  const guint64 dropped = stat (p, "sink", "dropped"), rendered = stat (p, "sink", "rendered");
+  const guint64 max_block = stat (p, "sink", "max-block-ns");
+  GST_INFO ("drop: rendered %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
+            " max-block %" G_GUINT64_FORMAT " ns",
+            rendered, dropped, max_block);
+  fail_unless (dropped >= 90, "only %" G_GUINT64_FORMAT " dropped", dropped);
+  fail_unless (rendered >= 2 && rendered <= 4, "rendered %" G_GUINT64_FORMAT, rendered);
+  /* never waited for the writer: at most a short lock hand-over */
+  fail_unless (max_block < 20 * GST_MSECOND, "streaming thread blocked %" G_GUINT64_FORMAT " ns",
+               max_block);
+  reader.start ();
+  RunResult r = wait_bus (p, 30);
+  fail_unless (r.eos, "%s", r.error.c_str ());
+  fail_unless (r.warning.find ("dropped") != std::string::npos, "warning: %s",
+               r.warning.c_str ());
+  gst_element_set_state (p, GST_STATE_NULL);
+  reader.join ();
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), rendered);
+  fail_unless_equals_uint64 (reader.total (), rendered * 76800);
+  fail_unless_equals_uint64 (stat (p, "sink", "bytes-written"), rendered * 76800);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_overrun_block_pushes_back)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  FifoReader reader (fifo);
+  GstElement *p = parse ("videotestsrc num-buffers=20 ! "
+                         "video/x-raw,format=GRAY8,width=320,height=240 ! "
+                         "dmakitsink name=sink sync=false max-pending=2 location=" + fifo);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  g_usleep (300 * 1000);
+  /* The writer is stuck: the streaming thread waits, nothing is dropped. */
+  fail_unless (stat (p, "sink", "rendered") <= 4);
+  fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
+  reader.start ();
+  RunResult r = wait_bus (p, 30);
+  gst_element_set_state (p, GST_STATE_NULL);
+  reader.join ();
+  fail_unless (r.eos, "%s", r.error.c_str ());
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), 20);
+  fail_unless_equals_uint64 (reader.total (), 20 * 76800);
+  fail_unless (stat (p, "sink", "max-block-ns") >= 200 * GST_MSECOND);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* EOS is posted only when the writer has written everything: with a slow
+ * reader, at EOS time all but at most one pipe-full must have been read. */
+GST_START_TEST (test_eos_after_drain)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  FifoReader reader (fifo);
+  GstElement *p = parse ("videotestsrc num-buffers=20 ! "
+                         "video/x-raw,format=GRAY8,width=256,height=128 ! "
+                         "dmakitsink name=sink sync=false max-pending=32 location=" + fifo);
+  gst_element_set_state (p, GST_STATE_PLAYING); /* the sink opens its end here */
+  reader.start (2000);
+  RunResult r = wait_bus (p, 60);
+  const guint64 read_at_eos = reader.total ();
+  fail_unless (r.eos, "%s", r.error.c_str ());
+  const guint64 total = 20ull * 256 * 128;
+  fail_unless_equals_uint64 (stat (p, "sink", "bytes-written"), total);
+  fail_unless (read_at_eos + guint64 (reader.pipe_size ()) >= total,
+               "EOS came before the data was written: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+               " read (pipe %d)",
+               read_at_eos, total, reader.pipe_size ());
+  fail_unless (stat (p, "sink", "max-queue-depth") >= 2, "the queue was never used");
+  gst_element_set_state (p, GST_STATE_NULL);
+  reader.join ();
+  fail_unless_equals_uint64 (reader.total (), total);
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_unwritable_location)
+{
+  for (const char *path : {"/nonexistent-dmakit-dir/out.raw", "/"}) {
+    RunResult r = run_expect_error (std::string ("videotestsrc num-buffers=3 ! dmakitsink "
+                                                 "name=sink location=") + path);
+    fail_unless_equals_string (r.error_src.c_str (), "sink");
+    fail_unless (r.error.find ("Could not open") != std::string::npos &&
+                     r.error.find (path) != std::string::npos,
+                 "%s", r.error.c_str ());
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_disk_full)
+{
+  if (!g_file_test ("/dev/full", G_FILE_TEST_EXISTS)) {
+    GST_WARNING ("no /dev/full here: disk-full test not run");
+    return;
+  }
+  GError *err = nullptr;
+  GstElement *p = gst_parse_launch ("videotestsrc num-buffers=30 ! "
+                                    "video/x-raw,format=GRAY8,width=64,height=48 ! "
+                                    "dmakitsink name=sink sync=false max-pending=16 "
+                                    "location=/dev/full",
+                                    &err);
+  fail_unless (p != nullptr);
+  RunResult r = run (p, 30);
+  gst_element_set_state (p, GST_STATE_NULL);
+  fail_unless (!r.error.empty (), "no error writing to /dev/full");
+  fail_unless_equals_string (r.error_src.c_str (), "sink");
+  const guint64 not_written = stat (p, "sink", "not-written");
+  const guint64 rendered = stat (p, "sink", "rendered");
+  const guint64 written = stat (p, "sink", "written");
+  fail_unless (not_written >= 1);
+  /* nothing silently lost: every accepted buffer is written or counted */
+  fail_unless_equals_uint64 (rendered, written + not_written);
+  fail_unless_equals_uint64 (stat (p, "sink", "write-errors"), 1);
+  const std::string n = std::to_string (not_written) + " accepted buffers were not written";
+  fail_unless (r.error.find (n) != std::string::npos && r.error.find ("No space") != std::string::npos,
+               "message \"%s\" lacks \"%s\"", r.error.c_str (), n.c_str ());
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bad_property_values)
+{
+  GstElement *sink = gst_element_factory_make ("dmakitsink", nullptr);
+  fail_unless (sink != nullptr);
+  g_object_set (sink, "max-pending", 5u, "stride-align", 64u, nullptr);
+  ASSERT_WARNING (g_object_set (sink, "max-pending", 0u, nullptr));
+  ASSERT_WARNING (g_object_set (sink, "max-pending", 100000u, nullptr));
+  {
+    /* our own warning, in our log domain (GstCheck only traps GLib's and
+     * GStreamer's) */
+    guint warnings = 0;
+    const guint id = g_log_set_handler (
+        "GStreamer-Dmakit", G_LOG_LEVEL_WARNING,
+        [] (const gchar *, GLogLevelFlags, const gchar *msg, gpointer data) {
+          if (std::strstr (msg, "stride-align must be 0 or a power of two"))
+            (*static_cast<guint *> (data))++;
+        },
+        &warnings);
+    g_object_set (sink, "stride-align", 48u, nullptr);
+    g_log_remove_handler ("GStreamer-Dmakit", id);
+    fail_unless_equals_int (warnings, 1);
+  }
+  ASSERT_WARNING (g_object_set (sink, "overrun", 9, nullptr));
+  ASSERT_WARNING (g_object_set (sink, "backend", 42, nullptr));
+  guint max_pending = 0, align = 0;
+  gint overrun = -1;
+  g_object_get (sink, "max-pending", &max_pending, "stride-align", &align, "overrun", &overrun,
+                nullptr);
+  fail_unless_equals_int (max_pending, 5);
+  fail_unless_equals_int (align, 64);
+  fail_unless_equals_int (overrun, 0);
+  gst_object_unref (sink);
+}
+GST_END_TEST;
+
+/* A backend that is not there is an error at start, not a silent fallback. */
+GST_START_TEST (test_unavailable_backend)
+{
+  struct {
+    const char *nick, *device;
+  } backends[] = {{"dma-heap", "/dev/dma_heap"}, {"udmabuf", "/dev/udmabuf"}};
+  guint tried = 0;
+  for (auto &b : backends) {
+    if (g_file_test (b.device, G_FILE_TEST_EXISTS))
+      continue; /* present: the VM tier covers it */
+    RunResult r = run_expect_error (std::string ("videotestsrc num-buffers=2 ! dmakitsink "
+                                                 "name=sink backend=") + b.nick);
+    fail_unless_equals_string (r.error_src.c_str (), "sink");
+    fail_unless (r.error.find ("backend") != std::string::npos, "%s", r.error.c_str ());
+    tried++;
+  }
+  if (tried == 0)
+    GST_INFO ("every backend is present here; nothing to refuse");
+}
+GST_END_TEST;
+
+static Suite *
+sink_suite (void)
+{
+  Suite *s = suite_create ("dmakitsink");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_no_location_consumes_and_counts);
+  tcase_add_test (tc, test_allocation_proposal);
+  tcase_add_test (tc, test_honours_video_meta_and_crop_meta);
+  tcase_add_test (tc, test_caps_change_with_queued_buffers);
+  tcase_add_test (tc, test_overrun_drop_never_blocks);
+  tcase_add_test (tc, test_overrun_block_pushes_back);
+  tcase_add_test (tc, test_eos_after_drain);
+  tcase_add_test (tc, test_unwritable_location);
+  tcase_add_test (tc, test_disk_full);
+  tcase_add_test (tc, test_bad_property_values);
+  tcase_add_test (tc, test_unavailable_backend);
+  return s;
+}
+
+GST_CHECK_MAIN (sink);
