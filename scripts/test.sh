@@ -73,6 +73,23 @@ if want tsan; then
 fi
 want valgrind && run_tier valgrind "$DMAKIT_BUILD" --setup valgrind
 
+# The real-kernel tier: the same suite in qemu on Debian's linux-image-6.12
+# (dma-heaps, udmabuf, vgem, vivid); see docs/vm-tier.md.
+run_vm_tier() {
+  if [ "${DMAKIT_SKIP_VM:-0}" = 1 ]; then
+    log "tier 'vm': skipped (DMAKIT_SKIP_VM=1)"
+    return 0
+  fi
+  local rc=0 p=0 f=0 s=0 results="$DMAKIT_BUILD/meson-logs/vm"
+  log "tier 'vm': tests/vm/run --build-dir $DMAKIT_BUILD"
+  "$DMAKIT_ROOT/tests/vm/run" --build-dir "$DMAKIT_BUILD" --no-build --results "$results" || rc=$?
+  if [ -f "$results/counts" ]; then read -r p f s <"$results/counts"; else f=1; fi
+  log "tier 'vm': $p passed, $f failed, $s skipped (tests/vm/run exit status $rc)"
+  TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f)); TOTAL_SKIP=$((TOTAL_SKIP + s))
+  if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then FAILED_TIERS+=(vm); fi
+}
+want vm && run_vm_tier
+
 echo
 if [ ${#FAILED_TIERS[@]} -ne 0 ]; then
   log "FAILED tiers: ${FAILED_TIERS[*]}"

@@ -44,7 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/dma-buf.h>
@@ -844,7 +844,9 @@ wrap_raw (GstAllocator *allocator, Impl *impl, RawBuffer &raw, const Layout &lay
   }
 
   if (impl->lock_memory.load (std::memory_order_relaxed)) {
-    if (mlock (base, maxsize) == 0) {
+    /* The raw syscall: sanitizer runtimes intercept mlock() and turn it into a
+     * no-op that reports success, which would make us claim a lock we lack. */
+    if (syscall (SYS_mlock, base, maxsize) == 0) {
       GST_MINI_OBJECT_FLAG_SET (mem, kFlagLocked);
       impl->locked.fetch_add (1, std::memory_order_relaxed);
       if (is_dmabuf) {

@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -57,10 +58,12 @@ GST_DEBUG_CATEGORY_STATIC (CAT_PERFORMANCE);
 #define DEFAULT_ACQUIRE_TIMEOUT GST_CLOCK_TIME_NONE
 #define DEFAULT_TIMEOUT_ACTION GST_DMAKIT_TIMEOUT_ACTION_WARN
 
-/* GstMiniObject::lockstate layout (gstminiobject.c, stable since 1.0): the low
- * 8 bits are the access flags, bits 8..15 count active locks (maps), bits 16..
- * count the sharers. A memory with active locks is still mapped by someone. */
-#define DMAKIT_MINI_OBJECT_LOCK_COUNT_MASK 0xff00
+/* GstMiniObject::lockstate layout (gstminiobject.c, unchanged since 1.0): bits
+ * 0..7 are the access flags of the current locks, bits 8..15 count the locks
+ * (maps) held, bits 16.. count the exclusive holders (buffers sharing the
+ * memory). A memory is exclusively ours with one holder and no lock. */
+#define DMAKIT_LOCKSTATE_LOCK_MASK 0xff00
+#define DMAKIT_LOCKSTATE_SHARE_SHIFT 16
 
 namespace {
 
@@ -170,12 +173,111 @@ private:
   size_t size_ = 0;
 };
 
+/* Bounded lock-free multi-producer multi-consumer ring of free buffers, after
+ * Dmitry Vyukov's bounded queue: a power-of-two array of cells, each with a
+ * sequence number. A push or a pop is one compare-and-swap on a position plus
+ * one release store: no lock, no allocation, no syscall. Positions only grow
+ * (64 bits), so they double as counters of every push and pop.
+ *
+ * The lowest bit of the push word says "somebody sleeps on an empty ring": a
+ * waiter sets it (fetch_or) before sleeping, and the push whose CAS clears it
+ * must wake the sleepers. Both are read-modify-writes of the same word, so one
+ * of them sees the other: either the push sees the flag, or the waiter sees
+ * the push count ahead of the pop count and does not sleep. */
+class FreeRing
+{
+public:
+  /* Only while nobody pushes or pops; the ring must be empty. Keeps the
+   * positions (and thus the counters) running. */
+  void init (size_t capacity)
+  {
+    size_t cap = 2;
+    while (cap < capacity)
+      cap <<= 1;
+    const guint64 pos = deq_.load (std::memory_order_relaxed);
+    cells_.reset (new Cell[cap]);
+    mask_ = cap - 1;
+    for (size_t j = 0; j < cap; j++)
+      cells_[j].seq.store (pos + ((guint64 (j) - pos) & mask_), std::memory_order_relaxed);
+    enq_.store (pos << 1, std::memory_order_relaxed);
+  }
+  size_t capacity () const noexcept { return cells_ ? mask_ + 1 : 0; }
+
+  /* False when the ring is full (or the cell is still being popped). *wake
+   * tells whether a sleeper asked to be woken. */
+  bool push (GstBuffer *buf, bool *wake) noexcept
+  {
+    guint64 v = enq_.load (std::memory_order_relaxed);
+    for (;;) {
+      const guint64 pos = v >> 1;
+      Cell &c = cells_[pos & mask_];
+      const gint64 dif = gint64 (c.seq.load (std::memory_order_acquire) - pos);
+      if (dif == 0) {
+        if (enq_.compare_exchange_weak (v, (pos + 1) << 1, std::memory_order_relaxed)) {
+          c.buf = buf;
+          c.seq.store (pos + 1, std::memory_order_release);
+          *wake = (v & 1) != 0;
+          return true;
+        }
+      } else if (dif < 0) {
+        return false;
+      } else {
+        v = enq_.load (std::memory_order_relaxed);
+      }
+    }
+  }
+  /* nullptr when empty (or the next cell is still being pushed). */
+  GstBuffer *pop () noexcept
+  {
+    if (G_UNLIKELY (!cells_))
+      return nullptr;
+    guint64 pos = deq_.load (std::memory_order_relaxed);
+    for (;;) {
+      Cell &c = cells_[pos & mask_];
+      const gint64 dif = gint64 (c.seq.load (std::memory_order_acquire) - (pos + 1));
+      if (dif == 0) {
+        if (deq_.compare_exchange_weak (pos, pos + 1, std::memory_order_relaxed)) {
+          GstBuffer *buf = c.buf;
+          c.seq.store (pos + mask_ + 1, std::memory_order_release);
+          return buf;
+        }
+      } else if (dif < 0) {
+        return nullptr;
+      } else {
+        pos = deq_.load (std::memory_order_relaxed);
+      }
+    }
+  }
+  /* Set the sleeper flag; returns the push count at that moment. */
+  guint64 announce_waiter () noexcept { return enq_.fetch_or (1, std::memory_order_seq_cst) >> 1; }
+
+  guint64 pushes () const noexcept { return enq_.load (std::memory_order_relaxed) >> 1; }
+  guint64 pops () const noexcept { return deq_.load (std::memory_order_relaxed); }
+  /* Buffers in the ring (approximate while others push or pop). */
+  size_t size () const noexcept
+  {
+    const guint64 pops_now = pops ();
+    const guint64 pushes_now = pushes ();
+    return pushes_now > pops_now ? size_t (pushes_now - pops_now) : 0;
+  }
+
+private:
+  struct Cell {
+    std::atomic<guint64> seq{ 0 };
+    GstBuffer *buf = nullptr;
+  };
+  std::unique_ptr<Cell[]> cells_;
+  size_t mask_ = 0;
+  alignas (64) std::atomic<guint64> enq_{ 0 }; /* pushes << 1 | sleeper flag */
+  alignas (64) std::atomic<guint64> deq_{ 0 }; /* pops */
+};
+
 /* What one buffer looks like; fixed by set_config. */
 struct Layout {
   guint size = 0; /* bytes each buffer exposes */
   GstAllocationParams params{};
   ObjectRef<GstAllocator> allocator;
-  GCharPtr describe; /* "memfd backend (dmakit-memfd, allocator ...)" for messages */
+  GCharPtr describe; /* "dmakit memfd backend (dmakit-memfd, ...)" for messages */
   bool dmakit = false; /* one of our allocators: lock through its API */
   bool video = false;
   GstVideoInfo vinfo{}; /* final layout (alignment and driver pitch applied) */
@@ -196,60 +298,77 @@ struct Settings {
   GstDmakitTimeoutAction action = DEFAULT_TIMEOUT_ACTION;
 };
 
+/* Counters of the slow paths, under Impl::mutex. */
 struct Stats {
-  guint64 allocations = 0, frees = 0, acquires = 0, releases = 0;
+  guint64 allocations = 0, frees = 0;
   guint64 waits = 0, wait_total_ns = 0, wait_max_ns = 0;
   guint64 exhausted = 0, timeouts = 0, refills = 0, discards = 0, stale = 0;
   guint64 alloc_failures = 0, lock_failures = 0, locked = 0;
   guint64 bytes_held = 0;
-  guint outstanding = 0, max_outstanding = 0;
+};
+
+/* A counter written only under Impl::mutex and read anywhere: a relaxed
+ * load + store, no locked instruction. */
+struct Counter {
+  std::atomic<guint64> v{ 0 };
+  guint64 get () const noexcept { return v.load (std::memory_order_relaxed); }
+  void add (guint64 n) noexcept { v.store (get () + n, std::memory_order_relaxed); }
 };
 
 struct Impl {
-  /* Lock order: base rec-lock -> mutex. Protects everything below it. */
+  /* Lock order: base rec-lock -> mutex. The mutex guards the slow paths and
+   * everything below marked (M); the hot paths use only the ring and atomics. */
   std::mutex mutex;
   std::condition_variable buffer_cv; /* acquirers: a buffer is free, or flushing */
   std::condition_variable refill_cv; /* refill thread: work to do, or quit */
 
-  std::vector<GstBuffer *> free_stack; /* LIFO of ready buffers, capacity fixed */
-  size_t free_n = 0;
-  std::vector<Slot> graveyard; /* discarded buffers the refill thread frees */
-  size_t grave_n = 0;
-  SlotTable table; /* every live buffer of the pool (free or out) */
+  FreeRing ring; /* free buffers; capacity fixed at set_config */
 
-  bool flushing = true; /* mirrors the base flushing state, under mutex */
-  bool running = false; /* between our start() and shutdown() */
-  bool quit = false;    /* refill thread must exit */
-  bool refill_idle = false;
-  bool inactive_noted = false;
-  bool offset_known = false;
-  bool lock_warned = false, alloc_warned = false, persist_warned = false;
-  guint waiters = 0;
-  guint pending = 0; /* allocations in progress outside the mutex */
-  guint64 generation = 0;
-  gsize mem_offset = 0;
-  GThread *refill_thread = nullptr;
+  SlotTable table;             /* (M) every live buffer of the pool, free or out */
+  std::vector<Slot> graveyard; /* (M) discarded buffers the refill thread frees */
+  size_t grave_n = 0;          /* (M) */
+  bool flushing = true;        /* (M) mirrors the base class' flushing state */
+  bool running = false;        /* (M) between start_pool() and shutdown_pool() */
+  bool quit = false;           /* (M) the refill thread must exit */
+  bool inactive_noted = false; /* (M) */
+  bool offset_known = false;   /* (M) */
+  bool lock_warned = false, alloc_warned = false; /* (M) */
+  guint waiters = 0;           /* (M) acquirers sleeping on buffer_cv */
+  guint pending = 0;           /* (M) allocations in progress outside the mutex */
+  guint64 generation = 0;      /* (M) bumped by every accepted config */
+  gsize mem_offset = 0;        /* (M) */
+  GThread *refill_thread = nullptr; /* (M) */
+  Settings set;                /* (M) written only while nothing is out */
+  Layout lay;                  /* (M) idem; read without the mutex while started */
+  Stats stats;                 /* (M) */
 
-  Settings set;
-  Layout lay;
-  Stats stats;
+  /* Written under the mutex, read by the hot paths. Counters of pushes and
+   * pops that are not acquires or releases, so that
+   *   acquires = ring pops - drained + direct;  releases = ring pushes - other + slow. */
+  Counter drained, direct, other_pushes, slow_releases;
+  std::atomic<guint64> max_outstanding{ 0 };
+  std::atomic<guint> live{ 0 }; /* table.size () */
+  std::atomic<bool> flushing_hint{ true };
+  std::atomic<bool> refill_idle{ false };
+  std::atomic<guint> hot_size{ 0 }, hot_min{ 0 }, hot_max{ 0 }, hot_low_watermark{ 0 };
+  std::atomic<gsize> hot_offset{ 0 };
 
   GWeakRef element;
-
-  /* Lock-free hints for the release path (see release_buffer()). */
-  std::atomic<bool> flushing_hint{ true };
-  std::atomic<guint> hot_size{ 0 };
-  std::atomic<gsize> hot_offset{ 0 };
 
   Impl () { g_weak_ref_init (&element, nullptr); }
   ~Impl () { g_weak_ref_clear (&element); }
 
+  guint64 acquires () const noexcept { return ring.pops () - drained.get () + direct.get (); }
+  guint64 releases () const noexcept
+  {
+    return ring.pushes () - other_pushes.get () + slow_releases.get ();
+  }
   size_t allocated () const noexcept { return table.size (); }
   bool can_grow () const noexcept
   {
     return set.max == 0 || allocated () + pending < set.max;
   }
-  /* Whether the refill thread has work. */
+  /* (M) Whether the refill thread has work. */
   bool refill_needed () const noexcept
   {
     if (!set.refill || flushing || quit || !running || !can_grow ())
@@ -257,16 +376,15 @@ struct Impl {
     if (allocated () + pending < set.min)
       return true;
     const size_t want = std::max<size_t> (set.low_watermark, waiters);
-    return free_n + pending < want;
+    return ring.size () + pending < std::min (want, ring.capacity ());
   }
-  /* Grow the fixed-capacity structures; only called on the allocation path. */
+  /* (M) Room for @buffers live buffers; only on the allocation path. */
   void reserve (size_t buffers)
   {
-    if (buffers <= table.capacity () && buffers <= free_stack.size ())
+    if (buffers <= table.capacity ())
       return;
     const size_t cap = std::max<size_t> (buffers, std::max<size_t> (table.capacity (), 8) * 2);
     table.reserve (cap);
-    free_stack.resize (cap, nullptr);
     graveyard.resize (cap);
   }
 };
@@ -549,8 +667,8 @@ warn_lock_refused (GstDmakitBufferPool *self, Impl &s, guint64 failures) noexcep
                       s.lay.size, failures, guint64 (rl.rlim_cur), s.lay.describe.get ());
 }
 
-/* Register a freshly allocated buffer. With the mutex held. Returns false when
- * it does not fit this configuration (offset mismatch) and must be freed. */
+/* (M) Register a freshly allocated buffer. Returns false when it does not fit
+ * this configuration (offset mismatch) and must be freed. */
 static bool
 register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
 {
@@ -567,6 +685,7 @@ register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
   }
   slot.generation = s.generation;
   s.table.insert (slot);
+  s.live.store (guint (s.table.size ()), std::memory_order_relaxed);
   s.stats.allocations++;
   s.stats.bytes_held += slot.bytes;
   if (s.set.lock_memory) {
@@ -583,33 +702,92 @@ register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
   return true;
 }
 
-/* Forget a buffer. With the mutex held. */
-static void
-unregister_slot (Impl &s, const Slot &slot) noexcept
+/* (M) Forget a buffer: take it out of the table. False if it is not ours. */
+static bool
+unregister_slot (Impl &s, GstBuffer *buf, Slot *out) noexcept
 {
-  s.stats.frees++;
-  s.stats.bytes_held -= slot.bytes;
-  if (slot.locked)
-    s.stats.locked--;
-}
-
-static inline void
-note_acquired (Impl &s) noexcept
-{
-  s.stats.acquires++;
-  if (++s.stats.outstanding > s.stats.max_outstanding)
-    s.stats.max_outstanding = s.stats.outstanding;
-}
-
-/* Wake the refill thread if it sleeps and has work. With the mutex held;
- * returns whether the caller must notify refill_cv after unlocking. */
-static inline bool
-want_refill_kick (Impl &s) noexcept
-{
-  if (G_LIKELY (!s.refill_idle) || !s.refill_needed ())
+  if (!s.table.take (buf, out))
     return false;
-  s.refill_idle = false;
+  s.live.store (guint (s.table.size ()), std::memory_order_relaxed);
+  s.stats.frees++;
+  s.stats.bytes_held -= out->bytes;
+  if (out->locked)
+    s.stats.locked--;
   return true;
+}
+
+/* (M) Put a buffer that is not a release (preallocated, refilled) in the ring.
+ * False when the ring has no room (max-buffers 0 and more free buffers than
+ * its capacity): the caller frees the buffer. */
+static bool
+push_other (Impl &s, GstBuffer *buf) noexcept
+{
+  bool wake = false;
+  while (!s.ring.push (buf, &wake)) {
+    if (s.ring.size () >= s.ring.capacity ())
+      return false;
+    g_thread_yield (); /* a pop still finishing on that cell */
+  }
+  s.other_pushes.add (1);
+  if (wake || s.waiters > 0)
+    s.buffer_cv.notify_all ();
+  return true;
+}
+
+/* Wake the acquirers sleeping on an empty ring (a push saw their flag). Taking
+ * the mutex first guarantees that whoever set the flag is already waiting. */
+static G_GNUC_NO_INLINE void
+wake_sleepers (Impl &s) noexcept
+{
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+  }
+  s.buffer_cv.notify_all ();
+}
+
+/* Wake the refill thread if it sleeps and has work. Without the mutex. */
+static G_GNUC_NO_INLINE void
+kick_refill (Impl &s) noexcept
+{
+  bool kick;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    kick = s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ();
+    if (kick)
+      s.refill_idle.store (false, std::memory_order_relaxed);
+  }
+  if (kick)
+    s.refill_cv.notify_one ();
+}
+
+/* After a buffer left the pool: note the highest outstanding count, and wake
+ * the refill thread when it sleeps while the pool runs low. Relaxed loads
+ * only, unless one of those changes. Without the mutex. */
+static inline void
+after_acquire (Impl &s) noexcept
+{
+  const guint live = s.live.load (std::memory_order_relaxed);
+  const size_t free_now = s.ring.size ();
+  const guint64 out = live > free_now ? live - free_now : 0;
+  guint64 max_out = s.max_outstanding.load (std::memory_order_relaxed);
+  while (G_UNLIKELY (out > max_out) &&
+         !s.max_outstanding.compare_exchange_weak (max_out, out, std::memory_order_relaxed)) {
+  }
+  if (G_UNLIKELY (s.refill_idle.load (std::memory_order_relaxed))) {
+    const guint max = s.hot_max.load (std::memory_order_relaxed);
+    if ((max == 0 || live < max) &&
+        (free_now < s.hot_low_watermark.load (std::memory_order_relaxed) ||
+         live < s.hot_min.load (std::memory_order_relaxed)))
+      kick_refill (s);
+  }
+}
+
+static size_t
+ring_capacity (const Settings &set) noexcept
+{
+  if (set.max)
+    return 2 * size_t (set.max);
+  return std::max<size_t> ({ 64, 2 * size_t (set.min), 2 * size_t (set.low_watermark) });
 }
 
 /* ---- refill thread --------------------------------------------------------------- */
@@ -632,6 +810,7 @@ refill_thread_main (gpointer data) noexcept
       continue;
     }
     if (s.refill_needed ()) {
+      s.reserve (s.allocated () + s.pending + 1);
       s.pending++;
       lk.unlock ();
       Slot slot;
@@ -639,11 +818,12 @@ refill_thread_main (gpointer data) noexcept
       lk.lock ();
       s.pending--;
       if (ret == GST_FLOW_OK && register_slot (self, s, slot)) {
-        s.free_stack[s.free_n++] = slot.buf;
-        s.stats.refills++;
-        if (s.waiters > 0)
-          s.buffer_cv.notify_one ();
-        continue;
+        if (push_other (s, slot.buf)) {
+          s.stats.refills++;
+          continue;
+        }
+        Slot gone;
+        unregister_slot (s, slot.buf, &gone);
       }
       if (ret == GST_FLOW_OK) {
         lk.unlock ();
@@ -653,17 +833,21 @@ refill_thread_main (gpointer data) noexcept
       s.stats.alloc_failures++;
       if (!s.alloc_warned) {
         s.alloc_warned = true;
+        const size_t allocated = s.allocated ();
+        lk.unlock ();
         GST_WARNING_OBJECT (self, "refill: could not allocate a %u-byte buffer from %s "
                             "(%zu allocated); retrying every 50 ms",
-                            s.lay.size, s.lay.describe.get (), s.allocated ());
+                            s.lay.size, s.lay.describe.get (), allocated);
+        lk.lock ();
       }
       s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
       continue;
     }
-    s.refill_idle = true;
+    s.refill_idle.store (true, std::memory_order_relaxed);
     s.refill_cv.wait (lk);
-    s.refill_idle = false;
+    s.refill_idle.store (false, std::memory_order_relaxed);
   }
+  s.refill_idle.store (false, std::memory_order_relaxed);
   GST_DEBUG_OBJECT (self, "refill thread exiting");
   return nullptr;
 }
@@ -690,14 +874,12 @@ shutdown_pool (GstDmakitBufferPool *self) noexcept
   size_t still_out = 0;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
-    dead.reserve (s.free_n + s.grave_n);
-    while (s.free_n > 0) {
+    dead.reserve (s.ring.size () + s.grave_n);
+    while (GstBuffer *buf = s.ring.pop ()) {
+      s.drained.add (1);
       Slot slot;
-      GstBuffer *buf = s.free_stack[--s.free_n];
-      if (s.table.take (buf, &slot)) {
-        unregister_slot (s, slot);
+      if (unregister_slot (s, buf, &slot))
         dead.push_back (slot);
-      }
     }
     while (s.grave_n > 0) {
       dead.push_back (s.graveyard[--s.grave_n]);
@@ -719,7 +901,11 @@ static gboolean
 start_pool (GstDmakitBufferPool *self) noexcept
 {
   Impl &s = *self->impl;
-  const Settings set = s.set;
+  Settings set;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    set = s.set;
+  }
 
   if (set.lock_memory && s.lay.dmakit)
     gst_dmakit_allocator_set_lock_memory (s.lay.allocator.get (), TRUE);
@@ -748,9 +934,13 @@ start_pool (GstDmakitBufferPool *self) noexcept
     s.alloc_warned = false;
     s.reserve (std::max<size_t> (set.max, s.table.size () + fresh.size ()));
     for (Slot &slot : fresh) {
-      if (register_slot (self, s, slot)) {
-        s.free_stack[s.free_n++] = slot.buf;
+      if (!register_slot (self, s, slot))
+        continue;
+      if (push_other (s, slot.buf)) {
         slot.buf = nullptr;
+      } else {
+        Slot gone;
+        unregister_slot (s, slot.buf, &gone);
       }
     }
   }
@@ -1049,7 +1239,12 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
     s.offset_known = false;
     s.hot_size.store (size, std::memory_order_relaxed);
     s.hot_offset.store (0, std::memory_order_relaxed);
+    s.hot_min.store (set.min, std::memory_order_relaxed);
+    s.hot_max.store (set.max, std::memory_order_relaxed);
+    s.hot_low_watermark.store (set.refill ? set.low_watermark : 0, std::memory_order_relaxed);
     s.reserve (std::max<size_t> ({ size_t (max), size_t (min), size_t (8) }));
+    /* nothing is out and the refill thread is gone: nobody touches the ring */
+    s.ring.init (ring_capacity (set));
   }
 
   gst_buffer_pool_config_set_params (config, caps_ref.get (), size, min, max);
@@ -1082,18 +1277,19 @@ gst_dmakit_buffer_pool_flush_start (GstBufferPool *pool) noexcept
 {
   GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (pool);
   Impl &s = *self->impl;
-  guint out, waiters;
+  guint64 out;
+  guint waiters;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
     s.flushing = true;
     s.flushing_hint.store (true, std::memory_order_release);
-    out = s.stats.outstanding;
+    out = s.acquires () - s.releases ();
     waiters = s.waiters;
   }
   /* every waiter at once */
   s.buffer_cv.notify_all ();
-  GST_DEBUG_OBJECT (self, "flushing (set_flushing or deactivation): %u buffers out, %u "
-                    "acquirers woken", out, waiters);
+  GST_DEBUG_OBJECT (self, "flushing (set_flushing or deactivation): %" G_GUINT64_FORMAT
+                    " buffers out, %u acquirers woken", out, waiters);
 }
 
 static void
@@ -1119,7 +1315,9 @@ gst_dmakit_buffer_pool_flush_stop (GstBufferPool *pool) noexcept
     s.flushing = false;
     s.flushing_hint.store (false, std::memory_order_release);
     s.inactive_noted = false;
-    kick = want_refill_kick (s);
+    kick = s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ();
+    if (kick)
+      s.refill_idle.store (false, std::memory_order_relaxed);
   }
   if (kick)
     s.refill_cv.notify_one ();
@@ -1151,9 +1349,7 @@ gst_dmakit_buffer_pool_free_buffer (GstBufferPool *pool, GstBuffer *buffer) noex
   bool tracked;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
-    tracked = s.table.take (buffer, &slot);
-    if (tracked)
-      unregister_slot (s, slot);
+    tracked = unregister_slot (s, buffer, &slot);
   }
   if (tracked)
     free_slot (slot);
@@ -1161,12 +1357,51 @@ gst_dmakit_buffer_pool_free_buffer (GstBufferPool *pool, GstBuffer *buffer) noex
     gst_buffer_unref (buffer);
 }
 
-static GstFlowReturn
-acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBuffer **buffer,
+/* Post (and log) the warning of an acquire that timed out. Without the mutex. */
+static void
+report_timeout (GstDmakitBufferPool *self, guint64 out, size_t allocated, guint max, guint size,
+                guint64 waited_ns, GstClockTime timeout, GstDmakitTimeoutAction action) noexcept
+{
+  gchar *name = gst_object_get_name (GST_OBJECT (self));
+  const bool fail = action == GST_DMAKIT_TIMEOUT_ACTION_FAIL;
+  GST_WARNING_OBJECT (self, "buffer pool %s exhausted: waited %.3f ms for a free buffer; %"
+                      G_GUINT64_FORMAT " buffers of %u bytes out (%zu allocated, max %u); %s",
+                      name, waited_ns / 1e6, out, size, allocated, max,
+                      fail ? "failing the acquire" : "still waiting");
+  ObjectRef<GstElement> element =
+      ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
+  if (element) {
+    GError *err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
+                               "Buffer pool %s ran out of buffers: waited %.1f ms, %"
+                               G_GUINT64_FORMAT " of %u-byte buffers out",
+                               name, waited_ns / 1e6, out, size);
+    gchar *debug = g_strdup_printf (
+        "pool %s: %" G_GUINT64_FORMAT " buffers of %u bytes out, %zu allocated, max %u; waited %"
+        G_GUINT64_FORMAT " ns (timeout %" G_GUINT64_FORMAT " ns); %s",
+        name, out, size, allocated, max, waited_ns, guint64 (timeout),
+        fail ? "failing" : "still waiting");
+    GstStructure *details = gst_structure_new (
+        GST_DMAKIT_BUFFER_POOL_TIMEOUT_DETAILS, "pool-name", G_TYPE_STRING, name, "size",
+        G_TYPE_UINT, size, "outstanding", G_TYPE_UINT, guint (out), "allocated", G_TYPE_UINT,
+        guint (allocated), "max-buffers", G_TYPE_UINT, max, "waited-ns", G_TYPE_UINT64, waited_ns,
+        "timeout-ns", G_TYPE_UINT64, guint64 (timeout), "action", GST_DMAKIT_TYPE_TIMEOUT_ACTION,
+        action, nullptr);
+    GstMessage *msg =
+        gst_message_new_warning_with_details (GST_OBJECT (element.get ()), err, debug, details);
+    gst_element_post_message (element.get (), msg);
+    g_error_free (err);
+    g_free (debug);
+  }
+  g_free (name);
+}
+
+static G_GNUC_NO_INLINE GstFlowReturn
+acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
               GstBufferPoolAcquireParams *params) noexcept
 {
   Impl &s = *self->impl;
   const bool dontwait = params && (params->flags & GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT);
+  std::unique_lock<std::mutex> lk (s.mutex);
   const GstClockTime timeout = s.set.timeout;
   const bool timed = GST_CLOCK_TIME_IS_VALID (timeout) && timeout > 0;
   bool counted_exhausted = false, waited = false;
@@ -1179,9 +1414,7 @@ acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBu
       ret = GST_FLOW_FLUSHING;
       break;
     }
-    if (s.free_n > 0) {
-      *buffer = s.free_stack[--s.free_n];
-      note_acquired (s);
+    if ((*buffer = s.ring.pop ())) {
       ret = GST_FLOW_OK;
       break;
     }
@@ -1210,13 +1443,12 @@ acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBu
         ret = GST_FLOW_ERROR;
         break;
       }
-      if (s.flushing) {
-        s.free_stack[s.free_n++] = slot.buf;
+      if (s.flushing && push_other (s, slot.buf)) {
         ret = GST_FLOW_FLUSHING;
         break;
       }
       *buffer = slot.buf;
-      note_acquired (s);
+      s.direct.add (1);
       break;
     }
     if (!can_grow && !counted_exhausted) {
@@ -1234,8 +1466,18 @@ acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBu
       if (timed)
         deadline = Clock::now () + std::chrono::nanoseconds (timeout);
     }
-    if (want_refill_kick (s))
+    if (s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ()) {
+      s.refill_idle.store (false, std::memory_order_relaxed);
       s.refill_cv.notify_one ();
+    }
+    /* Ask the next push to wake us. A push already counted but not yet in its
+     * cell shows as pushes > pops: it lands in a moment, do not sleep. */
+    if (s.ring.announce_waiter () > s.ring.pops ()) {
+      lk.unlock ();
+      g_thread_yield ();
+      lk.lock ();
+      continue;
+    }
     s.waiters++;
     bool timed_out = false;
     if (timed)
@@ -1243,46 +1485,16 @@ acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBu
     else
       s.buffer_cv.wait (lk);
     s.waiters--;
-    if (timed_out && !s.flushing && s.free_n == 0) {
+    if (timed_out && !s.flushing && s.ring.size () == 0) {
       s.stats.timeouts++;
-      const guint out = s.stats.outstanding;
+      const guint64 out = s.acquires () - s.releases ();
       const size_t allocated = s.allocated ();
       const guint max = s.set.max;
       const guint size = s.lay.size;
       const GstDmakitTimeoutAction action = s.set.action;
       const guint64 waited_ns = monotonic_ns () - wait_start;
       lk.unlock ();
-      gchar *name = gst_object_get_name (GST_OBJECT (self));
-      GST_WARNING_OBJECT (self, "buffer pool %s exhausted: waited %.3f ms for a free buffer; %u "
-                          "buffers of %u bytes out (%zu allocated, max %u); %s",
-                          name, waited_ns / 1e6, out, size, allocated, max,
-                          action == GST_DMAKIT_TIMEOUT_ACTION_FAIL ? "failing the acquire"
-                                                                   : "still waiting");
-      ObjectRef<GstElement> element =
-          ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
-      if (element) {
-        GError *err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
-                                   "Buffer pool %s ran out of buffers: waited %.1f ms, %u of "
-                                   "%u-byte buffers out",
-                                   name, waited_ns / 1e6, out, size);
-        gchar *debug = g_strdup_printf (
-            "pool %s: %u buffers of %u bytes out, %zu allocated, max %u; waited %" G_GUINT64_FORMAT
-            " ns (timeout %" G_GUINT64_FORMAT " ns); %s",
-            name, out, size, allocated, max, waited_ns, guint64 (timeout),
-            action == GST_DMAKIT_TIMEOUT_ACTION_FAIL ? "failing" : "still waiting");
-        GstStructure *details = gst_structure_new (
-            GST_DMAKIT_BUFFER_POOL_TIMEOUT_DETAILS, "pool-name", G_TYPE_STRING, name, "size",
-            G_TYPE_UINT, size, "outstanding", G_TYPE_UINT, out, "allocated", G_TYPE_UINT,
-            guint (allocated), "max-buffers", G_TYPE_UINT, max, "waited-ns", G_TYPE_UINT64,
-            waited_ns, "timeout-ns", G_TYPE_UINT64, guint64 (timeout), "action",
-            GST_DMAKIT_TYPE_TIMEOUT_ACTION, action, nullptr);
-        GstMessage *msg =
-            gst_message_new_warning_with_details (GST_OBJECT (element.get ()), err, debug, details);
-        gst_element_post_message (element.get (), msg);
-        g_error_free (err);
-        g_free (debug);
-      }
-      g_free (name);
+      report_timeout (self, out, allocated, max, size, waited_ns, timeout, action);
       lk.lock ();
       if (action == GST_DMAKIT_TIMEOUT_ACTION_FAIL) {
         ret = GST_FLOW_ERROR;
@@ -1297,14 +1509,13 @@ acquire_slow (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk, GstBu
     s.stats.wait_total_ns += w;
     s.stats.wait_max_ns = std::max (s.stats.wait_max_ns, w);
   }
-  /* we leave without a buffer while one is free and others wait: pass it on */
-  const bool pass_on = ret != GST_FLOW_OK && s.free_n > 0 && s.waiters > 0;
-  const bool kick = want_refill_kick (s);
+  /* we leave without a buffer while one is free and others sleep: pass it on */
+  const bool pass_on = ret != GST_FLOW_OK && s.waiters > 0 && s.ring.size () > 0;
   lk.unlock ();
   if (pass_on)
-    s.buffer_cv.notify_one ();
-  if (kick)
-    s.refill_cv.notify_one ();
+    s.buffer_cv.notify_all ();
+  if (ret == GST_FLOW_OK)
+    after_acquire (s);
   return ret;
 }
 
@@ -1314,24 +1525,27 @@ gst_dmakit_buffer_pool_acquire_buffer (GstBufferPool *pool, GstBuffer **buffer,
 {
   GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL_CAST (pool);
   Impl &s = *self->impl;
-  std::unique_lock<std::mutex> lk (s.mutex);
-  if (G_LIKELY (!s.flushing && s.free_n > 0)) {
-    /* hot path: no allocation, no syscall */
-    *buffer = s.free_stack[--s.free_n];
-    note_acquired (s);
-    const bool kick = want_refill_kick (s);
-    lk.unlock ();
-    if (G_UNLIKELY (kick))
-      s.refill_cv.notify_one ();
-    return GST_FLOW_OK;
+  if (G_LIKELY (!s.flushing_hint.load (std::memory_order_acquire))) {
+    /* hot path: one CAS, no lock, no allocation, no syscall */
+    GstBuffer *buf = s.ring.pop ();
+    if (G_LIKELY (buf)) {
+      *buffer = buf;
+      after_acquire (s);
+      return GST_FLOW_OK;
+    }
   }
-  return acquire_slow (self, lk, buffer, params);
+  return acquire_slow (self, buffer, params);
 }
 
-static void
-gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+/* Reset a returned buffer (what GstBufferPool's default reset_buffer does)
+ * and tell why it cannot be handed out again, or nullptr. Runs on the
+ * releasing thread without the mutex: it touches only the buffer, which is
+ * ours alone now, and hot_size/hot_offset, which only change while no buffer
+ * is out. We do this in release_buffer and leave the reset_buffer vfunc unset:
+ * one indirect call less on the hot path. */
+static const gchar *
+reset_and_check (Impl &s, GstBuffer *buffer) noexcept
 {
-  Impl &s = POOL_IMPL (pool);
   GST_BUFFER_FLAGS (buffer) &= GST_BUFFER_FLAG_TAG_MEMORY;
   GST_BUFFER_PTS (buffer) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DTS (buffer) = GST_CLOCK_TIME_NONE;
@@ -1339,70 +1553,63 @@ gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buffer) noe
   GST_BUFFER_OFFSET (buffer) = GST_BUFFER_OFFSET_NONE;
   GST_BUFFER_OFFSET_END (buffer) = GST_BUFFER_OFFSET_NONE;
 
-  /* restore the size of an untouched buffer someone resized */
-  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY) &&
-      gst_buffer_n_memory (buffer) == 1) {
-    GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
-    const gsize size = s.hot_size.load (std::memory_order_relaxed);
-    const gsize offset = s.hot_offset.load (std::memory_order_relaxed);
-    if (G_UNLIKELY ((mem->size != size || mem->offset != offset) &&
-                    mem->maxsize >= offset + size && gst_memory_is_writable (mem)))
-      gst_buffer_resize (buffer, gssize (offset) - gssize (mem->offset), gssize (size));
-  }
-  gst_buffer_foreach_meta (buffer, remove_meta_unpooled, nullptr);
-}
-
-/* Why a returned buffer cannot be handed out again, or nullptr. */
-static const gchar *
-unusable_reason (Impl &s, GstBuffer *buffer) noexcept
-{
   if (G_UNLIKELY (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY)))
     return "its memory was replaced, added or removed";
   if (G_UNLIKELY (gst_buffer_n_memory (buffer) != 1))
     return "it has more than one memory";
   GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
-  if (G_UNLIKELY (mem->size != s.hot_size.load (std::memory_order_relaxed) ||
-                  mem->offset != s.hot_offset.load (std::memory_order_relaxed)))
-    return "it was resized";
-  /* gst_memory_is_writable() looks at the sharers only, not at the READONLY flag */
-  if (G_UNLIKELY (!gst_memory_is_writable (mem) || GST_MEMORY_IS_READONLY (mem)))
+  /* gst_memory_is_writable() would also walk the parents under a spinlock
+   * (two locked instructions per level, ~40% of the release path); the buffer
+   * is its only parent and has one ref here, so the lock state says it all */
+  const gint state = __atomic_load_n (&GST_MINI_OBJECT_CAST (mem)->lockstate, __ATOMIC_ACQUIRE);
+  if (G_UNLIKELY ((state >> DMAKIT_LOCKSTATE_SHARE_SHIFT) > 1 || GST_MEMORY_IS_READONLY (mem)))
     return "its memory is shared or read-only";
-  if (G_UNLIKELY (GST_MINI_OBJECT_CAST (mem)->lockstate & DMAKIT_MINI_OBJECT_LOCK_COUNT_MASK))
+  if (G_UNLIKELY (state & DMAKIT_LOCKSTATE_LOCK_MASK))
     return "its memory is still mapped";
+  const gsize size = s.hot_size.load (std::memory_order_relaxed);
+  const gsize offset = s.hot_offset.load (std::memory_order_relaxed);
+  if (G_UNLIKELY (mem->size != size || mem->offset != offset)) {
+    /* resized, like audio sources and encoders do: restore, as the stock pool does */
+    if (mem->maxsize < offset + size)
+      return "it was resized beyond its memory";
+    gst_buffer_resize (buffer, gssize (offset) - gssize (mem->offset), gssize (size));
+    if (mem->size != size || mem->offset != offset)
+      return "it was resized and cannot be restored";
+  }
+  gst_buffer_foreach_meta (buffer, remove_meta_unpooled, nullptr);
   return nullptr;
 }
 
-static void
-gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+/* The buffer leaves the pool, or the ring refused it. With nothing held. */
+static G_GNUC_NO_INLINE void
+release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
+              bool inactive) noexcept
 {
-  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL_CAST (pool);
   Impl &s = *self->impl;
-  const gchar *reason = unusable_reason (s, buffer);
-
-  /* Flushing: either set_flushing() or a deactivation. Only the base class
-   * knows which; ask it without our mutex (lock order), off the hot path. */
-  bool inactive = false;
-  if (G_UNLIKELY (s.flushing_hint.load (std::memory_order_acquire)))
-    inactive = !gst_buffer_pool_is_active (pool);
-
   std::unique_lock<std::mutex> lk (s.mutex);
-  s.stats.releases++;
-  if (s.stats.outstanding > 0)
-    s.stats.outstanding--;
-
-  Slot *slot = s.table.find (buffer);
-  if (G_LIKELY (slot && !reason && !inactive && slot->generation == s.generation &&
-                s.free_n < s.free_stack.size ())) {
-    /* hot path: back on the stack; wake one waiter only if there is one */
-    s.free_stack[s.free_n++] = buffer;
-    const bool wake = s.waiters > 0;
-    lk.unlock ();
-    if (G_UNLIKELY (wake))
-      s.buffer_cv.notify_one ();
-    return;
+  const Slot *slot = s.table.find (buffer);
+  if (slot && !reason && !inactive && slot->generation == s.generation) {
+    /* the ring refused it: a pop still finishing on that cell, or (max-buffers
+     * 0) more free buffers than its capacity */
+    bool wake = false, pushed = false;
+    for (int i = 0; i < 100 && !(pushed = s.ring.push (buffer, &wake)); i++) {
+      if (s.ring.size () >= s.ring.capacity ())
+        break;
+      lk.unlock ();
+      g_thread_yield ();
+      lk.lock ();
+    }
+    if (pushed) {
+      lk.unlock ();
+      if (wake)
+        s.buffer_cv.notify_all ();
+      return;
+    }
+    reason = "the pool has more free buffers than room for them";
+    slot = s.table.find (buffer);
   }
 
-  /* Slow path: the buffer leaves the pool. */
+  s.slow_releases.add (1);
   Slot dead;
   dead.buf = buffer;
   const bool tracked = slot != nullptr;
@@ -1413,53 +1620,78 @@ gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) n
     } else if (reason) {
       s.stats.discards++;
     }
-    s.table.take (buffer, &dead);
-    unregister_slot (s, dead);
+    unregister_slot (s, buffer, &dead);
   }
   std::vector<Slot> drained;
-  guint out_after = s.stats.outstanding;
   bool note_inactive = false;
   if (inactive && !s.inactive_noted) {
     /* first buffer back after a deactivation: free the idle ones too */
     s.inactive_noted = true;
     note_inactive = true;
-    drained.reserve (s.free_n);
-    while (s.free_n > 0) {
-      Slot idle;
-      if (s.table.take (s.free_stack[--s.free_n], &idle)) {
-        unregister_slot (s, idle);
-        drained.push_back (idle);
-      }
+    drained.reserve (s.ring.size ());
+    while (GstBuffer *idle = s.ring.pop ()) {
+      s.drained.add (1);
+      Slot islot;
+      if (unregister_slot (s, idle, &islot))
+        drained.push_back (islot);
     }
   }
+  const guint64 out_after = s.acquires () - s.releases ();
   /* While active, the refill thread frees it (and replaces it); after a
-   * deactivation, the returning thread does, right now. */
-  bool to_grave = !inactive && s.refill_thread && tracked && s.grave_n < s.graveyard.size ();
+   * deactivation the returning thread does, right now. */
+  const bool to_grave =
+      !inactive && s.refill_thread && tracked && s.grave_n < s.graveyard.size ();
   if (to_grave)
     s.graveyard[s.grave_n++] = dead;
-  const bool kick_refill = to_grave && s.refill_idle;
-  if (kick_refill)
-    s.refill_idle = false;
-  /* a slot became free below max: a waiter may allocate (refill off) */
+  const bool kick = to_grave && s.refill_idle.load (std::memory_order_relaxed);
+  if (kick)
+    s.refill_idle.store (false, std::memory_order_relaxed);
+  /* a slot below max-buffers opened: sleepers may allocate (refill off) */
   const bool wake = s.waiters > 0;
   lk.unlock ();
 
   if (note_inactive)
-    GST_INFO_OBJECT (self, "pool deactivated with %u buffers out (besides this one); freeing "
-                     "each as it comes back, and %zu idle ones now",
+    GST_INFO_OBJECT (self, "pool deactivated with %" G_GUINT64_FORMAT " buffers out (besides "
+                     "this one); freeing each as it comes back, and %zu idle ones now",
                      out_after, drained.size ());
   if (reason)
     GST_CAT_DEBUG_OBJECT (CAT_PERFORMANCE, self, "discarding buffer %p: %s", buffer, reason);
   if (!tracked)
     GST_WARNING_OBJECT (self, "buffer %p is not one of this pool's; freeing it", buffer);
-  if (kick_refill)
+  if (kick)
     s.refill_cv.notify_one ();
   if (wake)
-    s.buffer_cv.notify_one ();
+    s.buffer_cv.notify_all ();
   if (!to_grave)
     free_slot (dead);
   for (const Slot &idle : drained)
     free_slot (idle);
+}
+
+static void
+gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+{
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL_CAST (pool);
+  Impl &s = *self->impl;
+  const gchar *reason = reset_and_check (s, buffer);
+
+  /* Flushing: either set_flushing() or a deactivation. Only the base class
+   * knows which; ask it without our mutex (lock order), off the hot path. */
+  bool inactive = false;
+  if (G_UNLIKELY (s.flushing_hint.load (std::memory_order_acquire)))
+    inactive = !gst_buffer_pool_is_active (pool);
+
+  if (G_LIKELY (!reason && !inactive)) {
+    /* hot path: one CAS, no lock, no allocation, no syscall unless a sleeper
+     * asked to be woken */
+    bool wake = false;
+    if (G_LIKELY (s.ring.push (buffer, &wake))) {
+      if (G_UNLIKELY (wake))
+        wake_sleepers (s);
+      return;
+    }
+  }
+  release_slow (self, buffer, reason, inactive);
 }
 
 /* ---- GObject ----------------------------------------------------------------- */
@@ -1493,7 +1725,8 @@ gst_dmakit_buffer_pool_class_init (GstDmakitBufferPoolClass *klass)
   pool_class->stop = gst_dmakit_buffer_pool_stop;
   pool_class->acquire_buffer = gst_dmakit_buffer_pool_acquire_buffer;
   pool_class->alloc_buffer = gst_dmakit_buffer_pool_alloc_buffer;
-  pool_class->reset_buffer = gst_dmakit_buffer_pool_reset_buffer;
+  /* reset happens inside release_buffer (reset_and_check) */
+  pool_class->reset_buffer = nullptr;
   pool_class->release_buffer = gst_dmakit_buffer_pool_release_buffer;
   pool_class->free_buffer = gst_dmakit_buffer_pool_free_buffer;
   pool_class->flush_start = gst_dmakit_buffer_pool_flush_start;
@@ -1788,30 +2021,34 @@ gst_dmakit_buffer_pool_get_stats (GstBufferPool *pool)
   g_return_val_if_fail (GST_DMAKIT_IS_BUFFER_POOL (pool), nullptr);
   Impl &s = POOL_IMPL (pool);
   Stats st;
-  guint64 allocated, free_n, generation;
+  guint64 allocated, free_n, generation, acquires, releases, max_out;
   Settings set;
   guint size;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
     st = s.stats;
     allocated = s.allocated ();
-    free_n = s.free_n;
+    free_n = s.ring.size ();
     generation = s.generation;
     set = s.set;
     size = s.lay.size;
+    acquires = s.acquires ();
+    releases = s.releases ();
+    max_out = s.max_outstanding.load (std::memory_order_relaxed);
   }
+  const guint64 outstanding = acquires > releases ? acquires - releases : 0;
   return gst_structure_new (
       GST_DMAKIT_BUFFER_POOL_STATS, "allocated", G_TYPE_UINT64, allocated, "free", G_TYPE_UINT64,
-      free_n, "outstanding", G_TYPE_UINT64, guint64 (st.outstanding), "max-outstanding",
-      G_TYPE_UINT64, guint64 (st.max_outstanding), "acquires", G_TYPE_UINT64, st.acquires,
-      "releases", G_TYPE_UINT64, st.releases, "waits", G_TYPE_UINT64, st.waits, "wait-total-ns",
-      G_TYPE_UINT64, st.wait_total_ns, "wait-max-ns", G_TYPE_UINT64, st.wait_max_ns, "exhausted",
-      G_TYPE_UINT64, st.exhausted, "timeouts", G_TYPE_UINT64, st.timeouts, "refills",
-      G_TYPE_UINT64, st.refills, "discards", G_TYPE_UINT64, st.discards, "stale", G_TYPE_UINT64,
-      st.stale, "allocations", G_TYPE_UINT64, st.allocations, "frees", G_TYPE_UINT64, st.frees,
-      "alloc-failures", G_TYPE_UINT64, st.alloc_failures, "locked", G_TYPE_UINT64, st.locked,
-      "lock-failures", G_TYPE_UINT64, st.lock_failures, "bytes-held", G_TYPE_UINT64,
-      st.bytes_held, "generation", G_TYPE_UINT64, generation, "size", G_TYPE_UINT, size,
-      "min-buffers", G_TYPE_UINT, set.min, "max-buffers", G_TYPE_UINT, set.max, "low-watermark",
-      G_TYPE_UINT, set.low_watermark, nullptr);
+      free_n, "outstanding", G_TYPE_UINT64, outstanding, "max-outstanding", G_TYPE_UINT64,
+      std::max (max_out, outstanding), "acquires", G_TYPE_UINT64, acquires, "releases",
+      G_TYPE_UINT64, releases, "waits", G_TYPE_UINT64, st.waits, "wait-total-ns", G_TYPE_UINT64,
+      st.wait_total_ns, "wait-max-ns", G_TYPE_UINT64, st.wait_max_ns, "exhausted", G_TYPE_UINT64,
+      st.exhausted, "timeouts", G_TYPE_UINT64, st.timeouts, "refills", G_TYPE_UINT64, st.refills,
+      "discards", G_TYPE_UINT64, st.discards, "stale", G_TYPE_UINT64, st.stale, "allocations",
+      G_TYPE_UINT64, st.allocations, "frees", G_TYPE_UINT64, st.frees, "alloc-failures",
+      G_TYPE_UINT64, st.alloc_failures, "locked", G_TYPE_UINT64, st.locked, "lock-failures",
+      G_TYPE_UINT64, st.lock_failures, "bytes-held", G_TYPE_UINT64, st.bytes_held, "generation",
+      G_TYPE_UINT64, generation, "size", G_TYPE_UINT, size, "min-buffers", G_TYPE_UINT, set.min,
+      "max-buffers", G_TYPE_UINT, set.max, "low-watermark", G_TYPE_UINT, set.low_watermark,
+      nullptr);
 }

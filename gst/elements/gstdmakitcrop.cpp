@@ -557,12 +557,29 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
                           GST_VIDEO_INFO_HEIGHT (&in_info)),
                          ("in %" GST_PTR_FORMAT, incaps));
       return FALSE;
-    case CropResult::Mismatch:
-      GST_WARNING_OBJECT (self, "caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT
-                                " do not match the crop properties any more; renegotiating",
-                          incaps, outcaps);
+    case CropResult::Mismatch: {
+      /* A side changed while these caps were being chosen. Crop what the
+       * caps say (left/top as set, clamped) and renegotiate with the new
+       * values at the next buffer. */
+      const gint dx = GST_VIDEO_INFO_WIDTH (&in_info) - GST_VIDEO_INFO_WIDTH (&out_info);
+      const gint dy = GST_VIDEO_INFO_HEIGHT (&in_info) - GST_VIDEO_INFO_HEIGHT (&out_info);
+      if (dx < 0 || dy < 0) {
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("The output is larger than the input."),
+                           ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+        return FALSE;
+      }
+      crop.left = guint (CLAMP (s.left, 0, dx));
+      crop.right = guint (dx) - crop.left;
+      crop.top = guint (CLAMP (s.top, 0, dy));
+      crop.bottom = guint (dy) - crop.top;
+      GST_DEBUG_OBJECT (self, "properties changed during negotiation; renegotiating");
+      {
+        ObjectLocker lock (self);
+        impl->need_update = true;
+      }
       gst_base_transform_reconfigure_src (trans);
-      return FALSE;
+      break;
+    }
   }
 
   impl->in_info = in_info;
@@ -1097,6 +1114,30 @@ build_stats (GstDmakitCrop *self) noexcept
       path_name (Path (impl->path_for_stats.load ())), nullptr);
 }
 
+/* left/right/top/bottom are controllable: apply the control sources' values
+ * for this buffer's stream time before it is processed. */
+static void
+gst_dmakit_crop_before_transform (GstBaseTransform *trans, GstBuffer *buf) noexcept
+{
+  const GstClockTime ts = GST_BUFFER_TIMESTAMP (buf);
+  const GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, ts);
+  if (GST_CLOCK_TIME_IS_VALID (stream_time))
+    gst_object_sync_values (GST_OBJECT (trans), stream_time);
+}
+
+/* At EOS, post the stats as an element message ("dmakitcrop-stats") so that
+ * applications and gst-launch-1.0 -m see what happened. */
+static gboolean
+gst_dmakit_crop_sink_event (GstBaseTransform *trans, GstEvent *event) noexcept
+{
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    GstDmakitCrop *self = GST_DMAKIT_CROP (trans);
+    gst_element_post_message (GST_ELEMENT (self),
+                              gst_message_new_element (GST_OBJECT (self), build_stats (self)));
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
 static void
 gst_dmakit_crop_set_property (GObject *object, guint prop_id, const GValue *value,
                               GParamSpec *pspec) noexcept
@@ -1291,6 +1332,8 @@ gst_dmakit_crop_class_init (GstDmakitCropClass *klass)
   trans_class->transform_meta = gst_dmakit_crop_transform_meta;
   trans_class->transform = gst_dmakit_crop_transform;
   trans_class->transform_ip = gst_dmakit_crop_transform_ip;
+  trans_class->sink_event = gst_dmakit_crop_sink_event;
+  trans_class->before_transform = gst_dmakit_crop_before_transform;
   trans_class->start = gst_dmakit_crop_start;
   trans_class->stop = gst_dmakit_crop_stop;
 

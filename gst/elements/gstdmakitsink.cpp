@@ -44,7 +44,9 @@
 #include <fcntl.h>
 #include <memory>
 #include <new>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <vector>
@@ -133,24 +135,29 @@ struct Impl {
   /* Streaming thread only. */
   Layout layout;
 
-  /* The write queue. Lock order: this lock is a leaf; nothing is pushed,
-   * queried, posted, written or unreffed while holding it. */
-  GMutex qlock;
-  GCond not_empty; /* worker waits */
-  GCond not_full;  /* streaming thread waits (overrun=block) */
-  GCond drained;   /* EOS waits */
+  /* The write queue: a ring of preallocated slots with one producer (the
+   * streaming thread) and one consumer (the writer thread). The streaming
+   * thread takes no lock: it publishes entries with atomics and wakes the
+   * writer through a futex only when the writer sleeps. It sleeps itself
+   * only with overrun=block and a full queue. */
   std::unique_ptr<Slot[]> slots;
   guint capacity = 0;
-  guint head = 0;
-  guint count = 0;
-  bool busy = false; /* worker holds a popped entry */
-  bool quit = false;
-  bool flushing = false;
-  bool failing = false; /* the writer is reporting a failure: accept nothing */
-  bool failed = false;  /* reported: refuse with GST_FLOW_ERROR */
-  bool worker_waiting = false;
-  bool producer_waiting = false;
-  bool drain_waiting = false;
+  std::atomic<guint64> head{0};        /* next entry to pop; the writer moves it */
+  std::atomic<guint64> tail{0};        /* next slot to fill; the streaming thread moves it */
+  std::atomic<int> data_seq{0};        /* futex word the writer sleeps on */
+  std::atomic<int> worker_waiting{0};
+  std::atomic<int> space_seq{0};       /* futex word the streaming thread sleeps on */
+  std::atomic<int> producer_waiting{0};
+  std::atomic<int> in_push{0};         /* between the streaming thread's checks and its push */
+  std::atomic<bool> busy{false};       /* the writer holds a popped entry */
+  std::atomic<bool> quit{false};
+  std::atomic<bool> flushing{false};
+  std::atomic<bool> failing{false};    /* the writer is reporting a failure: accept nothing */
+  std::atomic<bool> failed{false};     /* reported: refuse with GST_FLOW_ERROR */
+  /* EOS waits for the writer to drain, with this lock (off the hot path). */
+  GMutex drain_lock;
+  GCond drained;
+  std::atomic<int> drain_waiting{0};
 
   /* Worker only. */
   std::vector<iovec> iov;
@@ -163,40 +170,65 @@ struct Impl {
   std::atomic<guint64> copies{0};
   std::atomic<guint64> bytes_written{0};
   std::atomic<guint64> max_queue_depth{0};
-  std::atomic<guint64> max_block_ns{0};
+  std::atomic<guint64> max_block_ns{0};   /* longest wait for room (or a failure report) */
+  std::atomic<guint64> max_enqueue_ns{0}; /* longest hand-off, wall clock, preemption included */
   std::atomic<guint64> write_errors{0};
   std::atomic<guint64> not_written{0};
 
   Impl () noexcept
   {
-    g_mutex_init (&qlock);
-    g_cond_init (&not_empty);
-    g_cond_init (&not_full);
+    g_mutex_init (&drain_lock);
     g_cond_init (&drained);
   }
   ~Impl ()
   {
     g_cond_clear (&drained);
-    g_cond_clear (&not_full);
-    g_cond_clear (&not_empty);
-    g_mutex_clear (&qlock);
+    g_mutex_clear (&drain_lock);
   }
   Impl (const Impl &) = delete;
   Impl &operator= (const Impl &) = delete;
 };
 
-/* Scoped g_mutex lock of the queue. */
-class [[nodiscard]] QueueLocker
+void
+futex_wait (std::atomic<int> *word, int expected) noexcept
 {
-public:
-  explicit QueueLocker (Impl *impl) noexcept : m_ (&impl->qlock) { g_mutex_lock (m_); }
-  ~QueueLocker () { g_mutex_unlock (m_); }
-  QueueLocker (const QueueLocker &) = delete;
-  QueueLocker &operator= (const QueueLocker &) = delete;
+  static_assert (sizeof (std::atomic<int>) == sizeof (int), "futex word");
+  syscall (SYS_futex, reinterpret_cast<int *> (word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+           nullptr, 0);
+}
 
-private:
-  GMutex *m_;
-};
+void
+futex_wake (std::atomic<int> *word) noexcept
+{
+  syscall (SYS_futex, reinterpret_cast<int *> (word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+           nullptr, 0);
+}
+
+/* After publishing an entry or asking the writer to quit. */
+void
+wake_writer (Impl *impl) noexcept
+{
+  impl->data_seq.fetch_add (1);
+  if (impl->worker_waiting.load ())
+    futex_wake (&impl->data_seq);
+}
+
+/* After freeing a slot or changing the failure/flushing state. */
+void
+wake_producer (Impl *impl) noexcept
+{
+  impl->space_seq.fetch_add (1);
+  if (impl->producer_waiting.load ())
+    futex_wake (&impl->space_seq);
+}
+
+void
+notify_drained (Impl *impl) noexcept
+{
+  g_mutex_lock (&impl->drain_lock);
+  g_cond_broadcast (&impl->drained);
+  g_mutex_unlock (&impl->drain_lock);
+}
 
 } // namespace
 
@@ -463,34 +495,29 @@ post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed
 /* The writer failed on @failed_buf: nothing queued will be written. The
  * streaming thread accepts nothing more from here on; it is told to fail
  * (GST_FLOW_ERROR) only once our error is on the bus, so that the first
- * error a user sees is the one that says what happened. */
+ * error a user sees is the one that says what happened. Writer thread. */
 static void
 fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf) noexcept
 {
   Impl *impl = self->impl;
+  impl->failing.store (true);
+  /* A push that passed its check before it saw `failing` completes first. */
+  while (impl->in_push.load ())
+    g_thread_yield ();
   std::vector<GstBuffer *> discarded;
-  guint64 not_written = 1;
-  {
-    QueueLocker lock (impl);
-    impl->failing = true;
-    not_written += impl->count;
-    discarded.reserve (impl->count);
-    while (impl->count > 0) {
-      Slot &s = impl->slots[impl->head];
-      discarded.push_back (std::exchange (s.buf, nullptr));
-      impl->head = (impl->head + 1) % impl->capacity;
-      impl->count--;
-    }
-  }
+  const guint64 t = impl->tail.load ();
+  guint64 h = impl->head.load ();
+  discarded.reserve (t - h);
+  for (; h != t; h++)
+    discarded.push_back (std::exchange (impl->slots[h % impl->capacity].buf, nullptr));
+  impl->head.store (t);
+  const guint64 not_written = 1 + discarded.size ();
   impl->write_errors.fetch_add (1, std::memory_order_relaxed);
   impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
   post_write_error (self, res, failed_buf, not_written);
-  {
-    QueueLocker lock (impl);
-    impl->failed = true;
-    g_cond_broadcast (&impl->not_full);
-    g_cond_broadcast (&impl->drained);
-  }
+  impl->failed.store (true);
+  wake_producer (impl);
+  notify_drained (impl);
   for (GstBuffer *b : discarded)
     gst_buffer_unref (b);
 }
@@ -502,35 +529,31 @@ worker_main (gpointer data) noexcept
   Impl *impl = self->impl;
   GST_DEBUG_OBJECT (self, "writer thread started");
   for (;;) {
+    const guint64 h = impl->head.load (std::memory_order_relaxed);
+    if (impl->tail.load (std::memory_order_acquire) == h) {
+      impl->busy.store (false);
+      if (impl->drain_waiting.load ())
+        notify_drained (impl);
+      if (impl->quit.load ())
+        break; /* asked to stop, and nothing left to write */
+      const int seq = impl->data_seq.load ();
+      impl->worker_waiting.store (1);
+      if (impl->tail.load () == h && !impl->quit.load ())
+        futex_wait (&impl->data_seq, seq);
+      impl->worker_waiting.store (0);
+      continue;
+    }
+    /* busy before the slot is released, so that a drain never sees an
+     * empty queue while an entry is being written */
+    impl->busy.store (true);
+    Slot &s = impl->slots[h % impl->capacity];
     Slot slot;
-    {
-      QueueLocker lock (impl);
-      while (impl->count == 0 && !impl->quit) {
-        impl->busy = false;
-        if (impl->drain_waiting)
-          g_cond_broadcast (&impl->drained);
-        impl->worker_waiting = true;
-        g_cond_wait (&impl->not_empty, &impl->qlock);
-        impl->worker_waiting = false;
-      }
-      if (impl->count == 0)
-        break; /* quit, and nothing left to write */
-      Slot &s = impl->slots[impl->head];
-      slot.buf = std::exchange (s.buf, nullptr);
-      slot.layout = s.layout;
-      impl->head = (impl->head + 1) % impl->capacity;
-      impl->count--;
-      impl->busy = true;
-      if (impl->producer_waiting)
-        g_cond_signal (&impl->not_full);
-    }
+    slot.buf = std::exchange (s.buf, nullptr);
+    slot.layout = s.layout;
+    impl->head.store (h + 1, std::memory_order_release);
+    wake_producer (impl);
 
-    bool failed;
-    {
-      QueueLocker lock (impl);
-      failed = impl->failed;
-    }
-    if (!failed) {
+    if (!impl->failing.load ()) {
       WriteResult res;
       if (gst_buffer_get_size (slot.buf) == 0)
         res = WriteResult{};
@@ -546,11 +569,8 @@ worker_main (gpointer data) noexcept
     /* Back to its pool, from this thread. */
     gst_buffer_unref (slot.buf);
   }
-  {
-    QueueLocker lock (impl);
-    impl->busy = false;
-    g_cond_broadcast (&impl->drained);
-  }
+  impl->busy.store (false);
+  notify_drained (impl);
   GST_DEBUG_OBJECT (self, "writer thread done");
   return nullptr;
 }
@@ -583,49 +603,57 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
   const guint64 t0 = now_ns ();
   GstFlowReturn ret = GST_FLOW_OK;
   bool accepted = false, dropped = false;
-  guint depth = 0;
-  {
-    QueueLocker lock (impl);
-    for (;;) {
-      if (impl->failed) {
-        ret = GST_FLOW_ERROR;
-        break;
-      }
-      if (impl->failing) {
-        /* only while the writer posts its error: then GST_FLOW_ERROR */
-        if (impl->flushing) {
-          ret = GST_FLOW_FLUSHING;
-          break;
-        }
-        impl->producer_waiting = true;
-        g_cond_wait (&impl->not_full, &impl->qlock);
-        impl->producer_waiting = false;
-        continue;
-      }
-      if (impl->count < impl->capacity) {
-        Slot &s = impl->slots[(impl->head + impl->count) % impl->capacity];
+  guint64 depth = 0;
+  const guint64 cap = impl->capacity;
+  guint64 t_wait = 0;
+  for (;;) {
+    impl->in_push.store (1);
+    if (impl->failed.load ()) {
+      impl->in_push.store (0);
+      ret = GST_FLOW_ERROR;
+      break;
+    }
+    if (!impl->failing.load ()) {
+      const guint64 t = impl->tail.load (std::memory_order_relaxed);
+      const guint64 h = impl->head.load (std::memory_order_acquire);
+      if (t - h < cap) {
+        Slot &s = impl->slots[t % cap];
         s.buf = gst_buffer_ref (buf);
         s.layout = impl->layout;
-        depth = ++impl->count;
+        impl->tail.store (t + 1, std::memory_order_release);
+        impl->in_push.store (0);
+        wake_writer (impl);
+        depth = t + 1 - h;
         accepted = true;
-        if (impl->worker_waiting)
-          g_cond_signal (&impl->not_empty);
         break;
       }
-      if (impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
-        dropped = true;
-        break;
-      }
-      if (impl->flushing) {
-        ret = GST_FLOW_FLUSHING;
-        break;
-      }
-      impl->producer_waiting = true;
-      g_cond_wait (&impl->not_full, &impl->qlock);
-      impl->producer_waiting = false;
     }
+    impl->in_push.store (0);
+    if (impl->flushing.load ()) {
+      ret = GST_FLOW_FLUSHING;
+      break;
+    }
+    if (!impl->failing.load () &&
+        impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
+      dropped = true;
+      break;
+    }
+    /* overrun=block with a full queue, or the writer reporting a failure:
+     * sleep until a slot frees up or the state changes */
+    if (t_wait == 0)
+      t_wait = now_ns ();
+    const int seq = impl->space_seq.load ();
+    impl->producer_waiting.store (1);
+    const bool recheck = impl->failed.load () || impl->flushing.load () ||
+                         (!impl->failing.load () && impl->tail.load () - impl->head.load () < cap);
+    if (!recheck)
+      futex_wait (&impl->space_seq, seq);
+    impl->producer_waiting.store (0);
   }
-  atomic_max (impl->max_block_ns, now_ns () - t0);
+  const guint64 t1 = now_ns ();
+  atomic_max (impl->max_enqueue_ns, t1 - t0);
+  if (t_wait)
+    atomic_max (impl->max_block_ns, t1 - t_wait);
 
   if (accepted) {
     impl->rendered.fetch_add (1, std::memory_order_relaxed);
@@ -667,13 +695,17 @@ static bool
 drain (GstDmakitSink *self) noexcept
 {
   Impl *impl = self->impl;
-  QueueLocker lock (impl);
-  impl->drain_waiting = true;
-  while ((impl->count > 0 || impl->busy) && !impl->failed && !impl->flushing)
-    g_cond_wait (&impl->drained, &impl->qlock);
-  impl->drain_waiting = false;
-  return !impl->failed;
+  g_mutex_lock (&impl->drain_lock);
+  impl->drain_waiting.store (1);
+  while ((impl->tail.load () != impl->head.load () || impl->busy.load ()) &&
+         !impl->failed.load () && !impl->flushing.load ())
+    g_cond_wait (&impl->drained, &impl->drain_lock);
+  impl->drain_waiting.store (0);
+  g_mutex_unlock (&impl->drain_lock);
+  return !impl->failed.load ();
 }
+
+static GstStructure *build_stats (GstDmakitSink *self) noexcept;
 
 static gboolean
 gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
@@ -694,6 +726,9 @@ gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
                             dropped, impl->run.max_pending),
                            ("%" G_GUINT64_FORMAT " rendered, %" G_GUINT64_FORMAT " written",
                             impl->rendered.load (), impl->written.load ()));
+    /* Everything is written: the stats are final ("dmakitsink-stats"). */
+    gst_element_post_message (GST_ELEMENT (self),
+                              gst_message_new_element (GST_OBJECT (self), build_stats (self)));
   }
   return GST_BASE_SINK_CLASS (parent_class)->event (sink, event);
 }
@@ -702,10 +737,9 @@ static gboolean
 gst_dmakit_sink_unlock (GstBaseSink *sink) noexcept
 {
   Impl *impl = GST_DMAKIT_SINK (sink)->impl;
-  QueueLocker lock (impl);
-  impl->flushing = true;
-  g_cond_broadcast (&impl->not_full);
-  g_cond_broadcast (&impl->drained);
+  impl->flushing.store (true);
+  wake_producer (impl);
+  notify_drained (impl);
   return TRUE;
 }
 
@@ -713,8 +747,7 @@ static gboolean
 gst_dmakit_sink_unlock_stop (GstBaseSink *sink) noexcept
 {
   Impl *impl = GST_DMAKIT_SINK (sink)->impl;
-  QueueLocker lock (impl);
-  impl->flushing = false;
+  impl->flushing.store (false);
   return TRUE;
 }
 
@@ -777,7 +810,8 @@ reset_stats (Impl *impl) noexcept
 {
   for (auto *a : {&impl->rendered, &impl->dropped, &impl->written, &impl->zero_copy,
                   &impl->copies, &impl->bytes_written, &impl->max_queue_depth,
-                  &impl->max_block_ns, &impl->write_errors, &impl->not_written})
+                  &impl->max_block_ns, &impl->max_enqueue_ns, &impl->write_errors,
+                  &impl->not_written})
     a->store (0);
 }
 
@@ -835,9 +869,10 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     impl->fd.reset ();
     return FALSE;
   }
-  impl->head = impl->count = 0;
+  impl->head = 0;
+  impl->tail = 0;
   impl->busy = impl->quit = impl->flushing = impl->failing = impl->failed = false;
-  impl->worker_waiting = impl->producer_waiting = impl->drain_waiting = false;
+  impl->worker_waiting = impl->producer_waiting = impl->drain_waiting = impl->in_push = 0;
   impl->overrun.store (impl->run.overrun);
   impl->iov.reserve (1024);
 
@@ -862,11 +897,8 @@ gst_dmakit_sink_stop (GstBaseSink *sink) noexcept
   GstDmakitSink *self = GST_DMAKIT_SINK (sink);
   Impl *impl = self->impl;
   if (impl->worker) {
-    {
-      QueueLocker lock (impl);
-      impl->quit = true;
-      g_cond_signal (&impl->not_empty);
-    }
+    impl->quit.store (true);
+    wake_writer (impl);
     /* The worker writes what was accepted, then exits. */
     g_thread_join (std::exchange (impl->worker, nullptr));
   }
@@ -891,11 +923,7 @@ static GstStructure *
 build_stats (GstDmakitSink *self) noexcept
 {
   Impl *impl = self->impl;
-  guint64 depth;
-  {
-    QueueLocker lock (impl);
-    depth = impl->count;
-  }
+  const guint64 depth = impl->tail.load () - impl->head.load ();
   return gst_structure_new (
       "dmakitsink-stats", "rendered", G_TYPE_UINT64, impl->rendered.load (), "dropped",
       G_TYPE_UINT64, impl->dropped.load (), "written", G_TYPE_UINT64, impl->written.load (),
@@ -903,6 +931,7 @@ build_stats (GstDmakitSink *self) noexcept
       impl->copies.load (), "bytes-written", G_TYPE_UINT64, impl->bytes_written.load (),
       "queue-depth", G_TYPE_UINT64, depth, "max-queue-depth", G_TYPE_UINT64,
       impl->max_queue_depth.load (), "max-block-ns", G_TYPE_UINT64, impl->max_block_ns.load (),
+      "max-enqueue-ns", G_TYPE_UINT64, impl->max_enqueue_ns.load (),
       "write-errors", G_TYPE_UINT64, impl->write_errors.load (), "not-written", G_TYPE_UINT64,
       impl->not_written.load (), "backend", G_TYPE_STRING,
       impl->backend.load (), nullptr);
@@ -1064,8 +1093,9 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
       gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
                           "rendered, dropped, written, zero-copy, copies, bytes-written, "
-                          "queue-depth, max-queue-depth, max-block-ns, write-errors, not-written, "
-                          "backend",
+                          "queue-depth, max-queue-depth, max-block-ns (longest wait for room), "
+                          "max-enqueue-ns (longest hand-off to the writer), write-errors, "
+                          "not-written, backend",
                           GST_TYPE_STRUCTURE,
                           GParamFlags (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -43,8 +43,6 @@
 #include <utility>
 #include <vector>
 
-#define DMAKIT_TRACER_POOL_STATS 0
-
 GST_DEBUG_CATEGORY_STATIC (gst_dmakit_tracer_debug);
 #define GST_CAT_DEFAULT gst_dmakit_tracer_debug
 
@@ -271,9 +269,10 @@ struct PadState {
   std::atomic<ElementState *> peer_element{ nullptr };
   std::vector<ElementState *> retired; /* old peers, under creation_lock */
 
-  /* the pool the buffers on this pad come from */
-  GstBufferPool *pool_raw = nullptr; /* compared, never dereferenced */
-  guint pool_check = 0;
+  /* the pool the buffers on this pad come from (pool_raw/pool_check: only the
+   * pushing thread writes them; atomics in case two threads push) */
+  std::atomic<GstBufferPool *> pool_raw{ nullptr }; /* compared, never dereferenced */
+  std::atomic<guint> pool_check{ 0 };
   GWeakRef pool;
 
   /* pools proposed in answers to ALLOCATION queries on this pad, under creation_lock */
@@ -444,10 +443,17 @@ inline void
 track_pool (PadState *ps, GstBufferPool *pool) noexcept
 {
   /* re-check every 256 buffers in case a new pool took the address of a dead one */
-  if (G_LIKELY (pool == ps->pool_raw && (++ps->pool_check & 0xff) != 0))
+  guint check = ps->pool_check.load (std::memory_order_relaxed) + 1;
+  ps->pool_check.store (check, std::memory_order_relaxed);
+  if (G_LIKELY (pool == ps->pool_raw.load (std::memory_order_relaxed) && (check & 0xff) != 0))
     return;
-  ps->pool_raw = pool;
-  g_weak_ref_set (&ps->pool, pool);
+  ps->pool_raw.store (pool, std::memory_order_relaxed);
+  /* g_weak_ref_set allocates a list node: only when the pool really changed */
+  auto *known = static_cast<GstBufferPool *> (g_weak_ref_get (&ps->pool));
+  if (known != pool)
+    g_weak_ref_set (&ps->pool, pool);
+  if (known)
+    gst_object_unref (known); /* never the last reference: @pool is alive */
 }
 
 /* ---- hot path --------------------------------------------------------------------- */
@@ -842,7 +848,7 @@ element_pads (GstElement *element)
   return pads;
 }
 
-[[maybe_unused]] bool
+bool
 get_u64 (const GstStructure *s, const char *field, guint64 *out)
 {
   const GValue *v = gst_structure_get_value (s, field);
@@ -983,22 +989,33 @@ report_pipeline (GstDmakitTracer *self, GstElement *pipeline, const char *reason
             used_by = label;
         }
       }
-      std::lock_guard<std::mutex> lk (creation_lock);
-      for (guint j = 0; j < ps->n_proposals; j++) {
-        auto *pool = static_cast<GstBufferPool *> (g_weak_ref_get (&ps->proposals[j].pool));
-        if (!pool)
-          continue;
-        auto ref = ObjectRef<GstBufferPool>::adopt (pool);
+      struct Proposed {
+        ObjectRef<GstBufferPool> pool;
+        guint size, min, max;
+      };
+      std::vector<Proposed> proposed;
+      {
+        std::lock_guard<std::mutex> lk (creation_lock);
+        for (guint j = 0; j < ps->n_proposals; j++) {
+          auto pool = ObjectRef<GstBufferPool>::adopt (
+              static_cast<GstBufferPool *> (g_weak_ref_get (&ps->proposals[j].pool)));
+          if (pool)
+            proposed.push_back ({ std::move (pool), ps->proposals[j].size, ps->proposals[j].min,
+                                  ps->proposals[j].max });
+        }
+      }
+      for (auto &prop : proposed) {
+        GstBufferPool *pool = prop.pool.get ();
         if (pools.find (pool) == pools.end ())
-          pool_refs.push_back (ref);
+          pool_refs.push_back (prop.pool);
         PoolUse &use = pools[pool];
         /* the answer passes through every pad upstream of the element that
          * made it; elements come upstream first, so keep the last one */
         use.proposed_by = label;
         use.proposed = true;
-        use.proposed_size = ps->proposals[j].size;
-        use.proposed_min = ps->proposals[j].min;
-        use.proposed_max = ps->proposals[j].max;
+        use.proposed_size = prop.size;
+        use.proposed_min = prop.min;
+        use.proposed_max = prop.max;
       }
     }
     if (!es)
@@ -1056,7 +1073,6 @@ report_pipeline (GstDmakitTracer *self, GstElement *pipeline, const char *reason
     gint64 outstanding = -1, free_buffers = -1;
     guint64 waits = 0, wait_total = 0, wait_max = 0;
     GstStructure *stats = nullptr;
-#if DMAKIT_TRACER_POOL_STATS
     if (GST_DMAKIT_IS_BUFFER_POOL (pool)) {
       stats = gst_dmakit_buffer_pool_get_stats (pool);
       guint64 v;
@@ -1070,9 +1086,7 @@ report_pipeline (GstDmakitTracer *self, GstElement *pipeline, const char *reason
         get_u64 (stats, "wait-total-ns", &wait_total);
       if (stats)
         get_u64 (stats, "wait-max-ns", &wait_max);
-    } else
-#endif
-        if (auto *pc = static_cast<PoolCounters *> (
+    } else if (auto *pc = static_cast<PoolCounters *> (
                    g_object_get_qdata (G_OBJECT (pool), pool_quark))) {
       /* GStreamer >= 1.28: buffers put back minus buffers taken = free */
       gint64 q = static_cast<gint64> (pc->queued.load ());
@@ -1089,6 +1103,10 @@ report_pipeline (GstDmakitTracer *self, GstElement *pipeline, const char *reason
         use.proposed_by.c_str (), "outstanding", G_TYPE_INT64, outstanding, "free", G_TYPE_INT64,
         free_buffers, "waits", G_TYPE_UINT64, waits, "wait-total-ns", G_TYPE_UINT64, wait_total,
         "wait-max-ns", G_TYPE_UINT64, wait_max, NULL);
+    if (use.proposed)
+      gst_structure_set (p, "proposed-size", G_TYPE_UINT, use.proposed_size,
+                         "proposed-min-buffers", G_TYPE_UINT, use.proposed_min,
+                         "proposed-max-buffers", G_TYPE_UINT, use.proposed_max, NULL);
     if (stats) {
       gst_structure_set (p, "stats", GST_TYPE_STRUCTURE, stats, NULL);
       /* freed below, after its figures made it into the text */
@@ -1102,12 +1120,14 @@ report_pipeline (GstDmakitTracer *self, GstElement *pipeline, const char *reason
                                    waits, wait_total / 1e6, wait_max / 1e6));
       counts += w.get ();
     }
-    GCharPtr line (g_strdup_printf ("  pool %s (%s): size %u, min %u, max %u; %s%s%s%s%s\n",
+    GCharPtr proposal (use.proposed ? g_strdup_printf ("; proposed by %s (size %u, min %u, max %u)",
+                                                       use.proposed_by.c_str (), use.proposed_size,
+                                                       use.proposed_min, use.proposed_max)
+                                    : g_strdup (""));
+    GCharPtr line (g_strdup_printf ("  pool %s (%s): size %u, min %u, max %u; %s%s%s%s\n",
                                     pname.get (), G_OBJECT_TYPE_NAME (pool), size, min, max,
                                     counts.c_str (), use.used_by.empty () ? "" : "; used by ",
-                                    use.used_by.c_str (),
-                                    use.proposed_by.empty () ? "" : "; proposed by ",
-                                    use.proposed_by.c_str ()));
+                                    use.used_by.c_str (), proposal.get ()));
     pools_text += line.get ();
     if (stats)
       gst_structure_free (stats);

@@ -3,7 +3,7 @@
  * DMA-BUFs (from a dmakit allocator) are cropped by meta without a copy, or
  * copied into DMA-BUFs (never into memory that is not one), and recorded.
  *
- * Needs a DMA-BUF backend (/dev/dma_heap/*, /dev/udmabuf or a DRM render
+ * Needs a DMA-BUF backend (a dma-heap under /dev/dma_heap, /dev/udmabuf or a DRM render
  * node): without one the test exits 77 (skipped) and says why. */
 #include "../pipelines/elements-util.h"
 

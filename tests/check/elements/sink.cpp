@@ -453,14 +453,17 @@ GST_START_TEST (test_overrun_drop_never_blocks)
                "the streaming thread did not get through all buffers");
   const guint64 dropped = stat (p, "sink", "dropped"), rendered = stat (p, "sink", "rendered");
   const guint64 max_block = stat (p, "sink", "max-block-ns");
+  const guint64 max_enqueue = stat (p, "sink", "max-enqueue-ns");
   GST_INFO ("drop: rendered %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
-            " max-block %" G_GUINT64_FORMAT " ns",
-            rendered, dropped, max_block);
+            " max-block %" G_GUINT64_FORMAT " ns, max-enqueue %" G_GUINT64_FORMAT " ns",
+            rendered, dropped, max_block, max_enqueue);
   fail_unless (dropped >= 90, "only %" G_GUINT64_FORMAT " dropped", dropped);
   fail_unless (rendered >= 2 && rendered <= 4, "rendered %" G_GUINT64_FORMAT, rendered);
-  /* never waited for the writer: at most a short lock hand-over */
-  fail_unless (max_block < 20 * GST_MSECOND, "streaming thread blocked %" G_GUINT64_FORMAT " ns",
-               max_block);
+  /* never waited for the writer (the hand-off has no lock; its wall time
+   * can only include being preempted) */
+  fail_unless_equals_uint64 (max_block, 0);
+  fail_unless (max_enqueue < 200 * GST_MSECOND, "hand-off took %" G_GUINT64_FORMAT " ns",
+               max_enqueue);
   reader.start ();
   RunResult r = wait_bus (p, 30);
   fail_unless (r.eos, "%s", r.error.c_str ());

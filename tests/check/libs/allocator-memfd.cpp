@@ -480,7 +480,7 @@ lock_refused_child ()
         rc = 16;
       else if (!log.contains ("4096 bytes"))
         rc = 17; /* the limit itself is named */
-      else if (!log.contains ("WARN"))
+      else if (log.line_with ("RLIMIT_MEMLOCK").find ("WARN") == std::string::npos)
         rc = 18;
       else {
         GstMapInfo info;
@@ -546,40 +546,39 @@ GST_START_TEST (test_nofile)
   const int fds_before = count_open_fds ();
   struct rlimit saved;
   fail_unless (getrlimit (RLIMIT_NOFILE, &saved) == 0);
-
-  /* Fill the fd table up to a small limit. */
-  const int source = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  fail_unless (source >= 0);
-  int highest = 0;
   {
-    DIR *dir = opendir ("/proc/self/fd");
-    fail_unless (dir != nullptr);
-    while (struct dirent *e = readdir (dir))
-      highest = std::max (highest, atoi (e->d_name));
-    closedir (dir);
-  }
-  struct rlimit tiny = saved;
-  tiny.rlim_cur = rlim_t (highest + 4);
-  fail_unless (setrlimit (RLIMIT_NOFILE, &tiny) == 0);
-  std::vector<int> filler;
-  filler.push_back (source);
-  for (;;) {
-    int fd = dup (source);
-    if (fd < 0) {
-      fail_unless_equals_int (errno, EMFILE);
-      break;
-    }
-    filler.push_back (fd);
-    fail_unless (filler.size () < 1000);
-  }
-  {
+    /* the capture holds its fds before the table is filled */
     LogCapture log (GST_LEVEL_WARNING);
+    const int source = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    fail_unless (source >= 0);
+    int highest = 0;
+    {
+      DIR *dir = opendir ("/proc/self/fd");
+      fail_unless (dir != nullptr);
+      while (struct dirent *e = readdir (dir))
+        highest = std::max (highest, atoi (e->d_name));
+      closedir (dir);
+    }
+    /* Fill the fd table up to a small limit (or the current one where the
+     * limit cannot be lowered, e.g. under valgrind). */
+    struct rlimit tiny = saved;
+    tiny.rlim_cur = rlim_t (highest + 4);
+    const bool lowered = setrlimit (RLIMIT_NOFILE, &tiny) == 0;
+    if (!lowered)
+      fail_unless (saved.rlim_cur <= 65536, "cannot lower RLIMIT_NOFILE (%s) and it is huge",
+                   g_strerror (errno));
+    std::vector<int> filler{source};
+    for (;;) {
+      int fd = dup (source);
+      if (fd < 0) {
+        fail_unless_equals_int (errno, EMFILE);
+        break;
+      }
+      filler.push_back (fd);
+      fail_unless (filler.size () < 70000);
+    }
     GstMemory *mem = gst_allocator_alloc (alloc.get (), 4096, nullptr);
     fail_unless (mem == nullptr, "allocation must fail when no fd is left");
-    fail_unless (log.contains (g_strerror (EMFILE)), "log: %s", log.text ().c_str ());
-    fail_unless (log.contains ("memfd"), "log does not name the backend: %s", log.text ().c_str ());
-    fail_unless (log.contains ("4096 bytes"), "log does not give the size: %s",
-                 log.text ().c_str ());
 
     GErrorPtr err;
     GstAllocator *none = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_MEMFD, nullptr, err.out ());
@@ -587,14 +586,21 @@ GST_START_TEST (test_nofile)
     fail_unless (err && err->domain == GST_DMAKIT_ERROR);
     fail_unless (strstr (err->message, "memfd") && strstr (err->message, g_strerror (EMFILE)),
                  "error: %s", err->message);
-    /* AUTO has no fallback left either, and says why for each backend */
+    /* AUTO has no fallback left either, and says why */
     none = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, err.out ());
     fail_unless (none == nullptr);
     fail_unless (strstr (err->message, "memfd") != nullptr, "error: %s", err->message);
+
+    for (int fd : filler)
+      close (fd);
+    if (lowered)
+      fail_unless (setrlimit (RLIMIT_NOFILE, &saved) == 0);
+    const std::string line = log.line_with (g_strerror (EMFILE));
+    fail_unless (!line.empty (), "failure not logged: %s", log.text ().c_str ());
+    fail_unless (line.find ("WARN") != std::string::npos, "not a warning: %s", line.c_str ());
+    fail_unless (line.find ("memfd") != std::string::npos, "no backend: %s", line.c_str ());
+    fail_unless (line.find ("4096 bytes") != std::string::npos, "no size: %s", line.c_str ());
   }
-  for (int fd : filler)
-    close (fd);
-  fail_unless (setrlimit (RLIMIT_NOFILE, &saved) == 0);
   fail_unless_equals_int (count_open_fds (), fds_before);
   fail_unless (stat_u64 (alloc.get (), "failures") >= 1);
   fail_unless_equals_uint64 (stat_u64 (alloc.get (), "outstanding"), 0);
@@ -867,9 +873,8 @@ GST_START_TEST (test_dmabuf_map_path_host)
     fail_unless (log.contains ("DMA_BUF_IOCTL_SYNC START"), "log: %s", log.text ().c_str ());
     fail_unless (log.contains (g_strerror (ENOTTY)), "log: %s", log.text ().c_str ());
     fail_unless (log.contains ("not cache-coherent"), "log: %s", log.text ().c_str ());
-    const std::string text = log.text ();
-    fail_unless (text.find ("WARN") == text.rfind ("WARN"), "warned more than once: %s",
-                 text.c_str ());
+    fail_unless (log.line_with ("not cache-coherent").find ("WARN") != std::string::npos);
+    fail_unless_equals_int (log.count ("not cache-coherent"), 1); /* once per allocator */
   }
   fail_unless_equals_uint64 (gst_dmakit_allocator_get_sync_count (alloc), 0);
   fail_unless_equals_uint64 (stat_u64 (alloc, "sync-failures"), 6);

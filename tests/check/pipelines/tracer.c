@@ -10,6 +10,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/video/video.h>
 #include <gst/allocators/allocators.h>
+#include <gst/app/app.h>
+#include <gst/dmakit/dmakit.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -323,19 +325,13 @@ GST_START_TEST (test_fd_memory_and_buffer_lists)
     gst_buffer_append_memory (buf, mem);
     GST_BUFFER_PTS (buf) = i * GST_MSECOND;
     if (i < 5) {
-      GstFlowReturn ret;
-      g_signal_emit_by_name (src, "push-buffer", buf, &ret);
-      fail_unless_equals_int (ret, GST_FLOW_OK);
-      gst_buffer_unref (buf);
+      fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), buf), GST_FLOW_OK);
     } else {
       gst_buffer_list_add (list, buf);
     }
   }
-  GstFlowReturn ret;
-  g_signal_emit_by_name (src, "push-buffer-list", list, &ret);
-  fail_unless_equals_int (ret, GST_FLOW_OK);
-  gst_buffer_list_unref (list);
-  g_signal_emit_by_name (src, "end-of-stream", &ret);
+  fail_unless_equals_int (gst_app_src_push_buffer_list (GST_APP_SRC (src), list), GST_FLOW_OK);
+  fail_unless_equals_int (gst_app_src_end_of_stream (GST_APP_SRC (src)), GST_FLOW_OK);
 
   GstStructure *r = run_to_eos (p);
   const GstStructure *l = link_entry (r, "src.src");
@@ -372,12 +368,9 @@ GST_START_TEST (test_dmabuf_memory)
     GstBuffer *buf = gst_buffer_new ();
     gst_buffer_append_memory (buf, gst_dmabuf_allocator_alloc (dmabuf_alloc, (gint) data.fd,
             size));
-    GstFlowReturn ret;
-    g_signal_emit_by_name (src, "push-buffer", buf, &ret);
-    gst_buffer_unref (buf);
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), buf), GST_FLOW_OK);
   }
-  GstFlowReturn ret;
-  g_signal_emit_by_name (src, "end-of-stream", &ret);
+  fail_unless_equals_int (gst_app_src_end_of_stream (GST_APP_SRC (src)), GST_FLOW_OK);
   GstStructure *r = run_to_eos (p);
   const GstStructure *l = link_entry (r, "src.src");
   assert_str (l, "memory", "dmabuf");
@@ -388,6 +381,61 @@ GST_START_TEST (test_dmabuf_memory)
   gst_object_unref (dmabuf_alloc);
   gst_object_unref (p);
   close (heap);
+}
+GST_END_TEST;
+
+/* Buffers from a GstDmakitBufferPool: the report carries the pool's own
+ * figures (outstanding, free, waits) from gst_dmakit_buffer_pool_get_stats(). */
+GST_START_TEST (test_dmakit_pool_stats)
+{
+  GstElement *p = parse ("appsrc name=src format=time caps=application/x-test"
+      " ! queue ! fakesink enable-last-sample=false");
+  GstElement *src = gst_bin_get_by_name (GST_BIN (p), "src");
+  GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
+  GstStructure *config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, NULL, 4096, 3, 3);
+  fail_unless (gst_buffer_pool_set_config (pool, config));
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+
+  /* more buffers than the pool holds: acquires wait for fakesink to release */
+  for (guint i = 0; i < 12; i++) {
+    GstBuffer *buf = NULL;
+    fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &buf, NULL), GST_FLOW_OK);
+    GST_BUFFER_PTS (buf) = i * GST_MSECOND;
+    /* handed over: basesrc can flag the first one DISCONT without copying it */
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), buf), GST_FLOW_OK);
+  }
+  fail_unless_equals_int (gst_app_src_end_of_stream (GST_APP_SRC (src)), GST_FLOW_OK);
+
+  GstStructure *r = run_to_eos (p);
+  fail_unless_equals_uint64 (u64 (link_entry (r, "src.src"), "pooled"), 12);
+  const GstStructure *e = find_entry (r, "pools", "used-by", "src.src");
+  fail_unless (e != NULL, "no pool used by src.src in %" GST_PTR_FORMAT, r);
+  assert_str (e, "type", "GstDmakitBufferPool");
+  const GValue *stats_v = gst_structure_get_value (e, "stats");
+  fail_unless (stats_v != NULL && GST_VALUE_HOLDS_STRUCTURE (stats_v), "no stats in %"
+      GST_PTR_FORMAT, e);
+  const GstStructure *stats = gst_value_get_structure (stats_v);
+  gint64 outstanding = -1, free_buffers = -1;
+  fail_unless (gst_structure_get_int64 (e, "outstanding", &outstanding));
+  fail_unless (gst_structure_get_int64 (e, "free", &free_buffers));
+  /* everything came back: fakesink keeps no last sample */
+  fail_unless_equals_int64 (outstanding, 0);
+  fail_unless_equals_int64 (free_buffers, (gint64) u64 (stats, "allocated"));
+  fail_unless_equals_uint64 (u64 (stats, "acquires"), 12);
+  fail_unless_equals_uint64 (u64 (e, "waits"), u64 (stats, "waits"));
+  fail_unless_equals_uint64 (u64 (e, "wait-max-ns"), u64 (stats, "wait-max-ns"));
+  fail_unless (u64 (e, "wait-total-ns") >= u64 (e, "wait-max-ns"));
+  guint min = 0;
+  fail_unless (gst_structure_get_uint (e, "min-buffers", &min));
+  fail_unless_equals_int (min, 3);
+  gst_structure_free (r);
+
+  gst_buffer_pool_set_active (pool, FALSE);
+  gst_object_unref (pool);
+  gst_object_unref (src);
+  gst_object_unref (p);
 }
 GST_END_TEST;
 
@@ -500,6 +548,7 @@ tracer_suite (void)
   tcase_add_test (tc, test_queue_is_decoupled_and_does_not_copy);
   tcase_add_test (tc, test_tee_and_ghost_pads);
   tcase_add_test (tc, test_fd_memory_and_buffer_lists);
+  tcase_add_test (tc, test_dmakit_pool_stats);
   tcase_add_test (tc, test_teardown_mid_stream);
   tcase_add_test (tc, test_relink_between_runs);
   if (have_dma_heap ())
