@@ -591,6 +591,10 @@ try_drm_node (const std::string &path, UniqueFd &out, GError **error) noexcept
                       "cannot open", errno);
     return false;
   }
+  /* Opening a primary node makes us DRM master when nobody is; dumb buffers
+   * do not need it, and holding it would lock a compositor out. */
+  if (drmIsMaster (fd.get ()))
+    drmDropMaster (fd.get ());
   uint64_t cap = 0;
   /* Render-only drivers (vgem) answer DRM_CAP_DUMB_BUFFER with an error although
    * their primary node creates dumb buffers, so only a definite "no" refuses;

@@ -34,9 +34,12 @@ GType gst_dmakit_backend_get_type (void);
 /**
  * GST_DMAKIT_ALLOCATOR_NAME:
  *
- * Name under which DMA-BUF allocators of this library appear in GstMemory::allocator->mem_type.
+ * The mem_type of this library's DMA-BUF allocators: the same string as stock
+ * GstDmaBufAllocator (%GST_ALLOCATOR_DMABUF, "dmabuf"), because some importers
+ * compare mem_type instead of calling gst_is_dmabuf_memory(). Use
+ * gst_is_dmakit_memory() to tell our memory apart.
  */
-#define GST_DMAKIT_ALLOCATOR_NAME "dmakit-dmabuf"
+#define GST_DMAKIT_ALLOCATOR_NAME "dmabuf"
 /**
  * GST_DMAKIT_FD_ALLOCATOR_NAME:
  *

@@ -62,6 +62,8 @@ enum Kind : guint8 {
   KIND_COUNT,
 };
 
+static_assert (KIND_COUNT <= 8, "kinds are packed in 3 bits");
+
 const char *const kind_names[KIND_COUNT] = { "none", "dmabuf", "fd", "system", "other" };
 
 inline Kind
@@ -79,6 +81,34 @@ classify_memory (GstMemory *mem) noexcept
   return KIND_OTHER;
 }
 
+/* The last allocator seen on a pad and its kind, packed in one word (kind in
+ * the low 3 bits of the aligned pointer): classifying costs a few type checks,
+ * and a pad almost always sees one allocator. Re-classified every 256 uses in
+ * case a new allocator took the address of a dead one. Compared, never
+ * dereferenced. */
+struct KindCache {
+  std::atomic<guintptr> packed{ 0 };
+  std::atomic<guint> uses{ 0 };
+};
+
+inline Kind
+classify_cached (GstMemory *mem, KindCache *cache) noexcept
+{
+  if (cache) {
+    guint uses = cache->uses.load (std::memory_order_relaxed) + 1;
+    cache->uses.store (uses, std::memory_order_relaxed);
+    guintptr packed = cache->packed.load (std::memory_order_relaxed);
+    if (G_LIKELY ((packed & ~guintptr (7)) == reinterpret_cast<guintptr> (mem->allocator)
+                  && packed != 0 && (uses & 0xff) != 0))
+      return static_cast<Kind> (packed & 7);
+  }
+  Kind k = classify_memory (mem);
+  auto a = reinterpret_cast<guintptr> (mem->allocator);
+  if (cache && (a & 7) == 0)
+    cache->packed.store (a | k, std::memory_order_relaxed);
+  return k;
+}
+
 /* ---- what one buffer carries ---------------------------------------------- */
 
 constexpr guint kMaxRoots = 8;
@@ -93,7 +123,7 @@ struct BufferInfo {
 };
 
 inline void
-buffer_info_fill (BufferInfo &bi, GstBuffer *buf) noexcept
+buffer_info_fill (BufferInfo &bi, GstBuffer *buf, KindCache *cache) noexcept
 {
   guint n = gst_buffer_n_memory (buf);
   bi.n_mem = n;
@@ -103,7 +133,7 @@ buffer_info_fill (BufferInfo &bi, GstBuffer *buf) noexcept
   for (guint i = 0; i < n; i++) {
     GstMemory *mem = gst_buffer_peek_memory (buf, i);
     bi.size += mem->size;
-    Kind k = classify_memory (mem);
+    Kind k = classify_cached (mem, cache);
     bi.kind = (i == 0 || bi.kind == k) ? k : KIND_OTHER;
     if (i < kMaxRoots) {
       GstMemory *root = mem;
@@ -257,6 +287,8 @@ struct PadState {
   ElementState *element = nullptr; /* ref; NULL for proxy/ghost pads and parentless pads */
   bool proxy = false;
 
+  KindCache kind_cache;
+
   /* link counters, on the (real) source pad of the link */
   Counter buffers{ 0 };
   Counter bytes{ 0 };
@@ -320,7 +352,9 @@ pad_state_destroy (gpointer data) noexcept
 inline ElementState *
 element_state_get (GstElement *element) noexcept
 {
-  return static_cast<ElementState *> (g_object_get_qdata (G_OBJECT (element), element_quark));
+  /* no checked G_OBJECT() cast on the hot path */
+  auto *object = reinterpret_cast<GObject *> (element);
+  return static_cast<ElementState *> (g_object_get_qdata (object, element_quark));
 }
 
 ElementState *
@@ -345,7 +379,8 @@ element_state_ensure (GstElement *element) noexcept
 inline PadState *
 pad_state_get (GstPad *pad) noexcept
 {
-  return static_cast<PadState *> (g_object_get_qdata (G_OBJECT (pad), pad_quark));
+  auto *object = reinterpret_cast<GObject *> (pad);
+  return static_cast<PadState *> (g_object_get_qdata (object, pad_quark));
 }
 
 PadState *
@@ -427,7 +462,8 @@ pool_counters_destroy (gpointer data) noexcept
 PoolCounters *
 pool_counters_ensure (GstBufferPool *pool) noexcept
 {
-  auto *pc = static_cast<PoolCounters *> (g_object_get_qdata (G_OBJECT (pool), pool_quark));
+  auto *object = reinterpret_cast<GObject *> (pool);
+  auto *pc = static_cast<PoolCounters *> (g_object_get_qdata (object, pool_quark));
   if (G_LIKELY (pc))
     return pc;
   std::lock_guard<std::mutex> lk (creation_lock);
@@ -572,7 +608,7 @@ on_push (GstPad *pad, GstBuffer *buf, ThreadState *ts, bool in_list) noexcept
   if (G_UNLIKELY (!ps))
     ps = pad_state_ensure (pad, nullptr);
   BufferInfo bi;
-  buffer_info_fill (bi, buf);
+  buffer_info_fill (bi, buf, &ps->kind_cache);
   if (ps->element) {
     record_output (ps->element, ts, bi);
     record_link (ps, buf, bi);
@@ -613,7 +649,7 @@ hook_pad_pull_range_post (GObject *, GstClockTime, GstPad *pad, GstBuffer *buf,
     return;
   ThreadState *ts = thread_state ();
   BufferInfo bi;
-  buffer_info_fill (bi, buf);
+  buffer_info_fill (bi, buf, nullptr);
   /* upstream first: the peer source pad produced it */
   if (GstPad *peer = gst_pad_get_peer (pad)) {
     if (!GST_IS_PROXY_PAD (peer)) {
@@ -856,7 +892,8 @@ get_u64 (const GstStructure *s, const char *field, guint64 *out)
     return false;
   GValue u = G_VALUE_INIT;
   g_value_init (&u, G_TYPE_UINT64);
-  bool ok = g_value_type_transformable (G_VALUE_TYPE (v), G_TYPE_UINT64) && g_value_transform (v, &u);
+  bool ok = g_value_type_transformable (G_VALUE_TYPE (v), G_TYPE_UINT64)
+            && g_value_transform (v, &u);
   if (ok)
     *out = g_value_get_uint64 (&u);
   g_value_unset (&u);
@@ -898,7 +935,8 @@ summary_entry (const ElementRow &r)
     s.reset (g_strdup_printf ("%s: %" G_GUINT64_FORMAT " frames (sink, %s)", r.name.c_str (),
                               r.frames, kind_names[r.in_kind]));
   else
-    s.reset (g_strdup_printf ("%s: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT " copies%s%s%s",
+    s.reset (g_strdup_printf ("%s: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT
+                              " copies%s%s%s",
                               r.name.c_str (), r.frames, r.copies, r.copies ? ", " : "",
                               r.copies ? format_bytes (r.bytes_copied).c_str () : "",
                               r.copies ? " copied" : ""));

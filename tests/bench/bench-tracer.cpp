@@ -27,7 +27,7 @@
 
 namespace {
 
-constexpr guint kRuns = 5;
+constexpr guint kRuns = 7;
 
 struct Case {
   const char *name;
@@ -40,11 +40,11 @@ const Case kCases[] = {
   { "convert",
     "videotestsrc num-buffers=%u ! video/x-raw,format=I420,width=320,height=240,framerate=30/1"
     " ! identity ! videoconvert ! video/x-raw,format=NV12 ! fakesink",
-    3000, 5 },
+    2000, 5 },
   { "passthrough",
     "videotestsrc num-buffers=%u ! video/x-raw,format=I420,width=320,height=240,framerate=30/1"
     " ! identity ! videoconvert ! fakesink",
-    6000, 4 },
+    4000, 4 },
 };
 
 struct Mode {

@@ -16,15 +16,15 @@ void __tsan_acquire (void *addr);
 void __tsan_release (void *addr);
 
 #define EXPORT __attribute__ ((visibility ("default")))
-#define REAL(name, type)                                                                      \
-  static type real_##name;                                                                   \
+#define REAL(name)                                                                            \
+  static __typeof__ (name) *real_##name;                                                     \
   if (G_UNLIKELY (!real_##name))                                                             \
-    real_##name = (type) dlsym (RTLD_NEXT, #name);
+    real_##name = (__typeof__ (name) *) dlsym (RTLD_NEXT, #name);
 
 EXPORT void
 g_mutex_lock (GMutex *m)
 {
-  REAL (g_mutex_lock, void (*) (GMutex *));
+  REAL (g_mutex_lock);
   real_g_mutex_lock (m);
   __tsan_acquire (m);
 }
@@ -32,7 +32,7 @@ g_mutex_lock (GMutex *m)
 EXPORT gboolean
 g_mutex_trylock (GMutex *m)
 {
-  REAL (g_mutex_trylock, gboolean (*) (GMutex *));
+  REAL (g_mutex_trylock);
   gboolean ok = real_g_mutex_trylock (m);
   if (ok)
     __tsan_acquire (m);
@@ -42,7 +42,7 @@ g_mutex_trylock (GMutex *m)
 EXPORT void
 g_mutex_unlock (GMutex *m)
 {
-  REAL (g_mutex_unlock, void (*) (GMutex *));
+  REAL (g_mutex_unlock);
   __tsan_release (m);
   real_g_mutex_unlock (m);
 }
@@ -50,7 +50,7 @@ g_mutex_unlock (GMutex *m)
 EXPORT void
 g_rec_mutex_lock (GRecMutex *m)
 {
-  REAL (g_rec_mutex_lock, void (*) (GRecMutex *));
+  REAL (g_rec_mutex_lock);
   real_g_rec_mutex_lock (m);
   __tsan_acquire (m);
 }
@@ -58,7 +58,7 @@ g_rec_mutex_lock (GRecMutex *m)
 EXPORT gboolean
 g_rec_mutex_trylock (GRecMutex *m)
 {
-  REAL (g_rec_mutex_trylock, gboolean (*) (GRecMutex *));
+  REAL (g_rec_mutex_trylock);
   gboolean ok = real_g_rec_mutex_trylock (m);
   if (ok)
     __tsan_acquire (m);
@@ -68,7 +68,7 @@ g_rec_mutex_trylock (GRecMutex *m)
 EXPORT void
 g_rec_mutex_unlock (GRecMutex *m)
 {
-  REAL (g_rec_mutex_unlock, void (*) (GRecMutex *));
+  REAL (g_rec_mutex_unlock);
   __tsan_release (m);
   real_g_rec_mutex_unlock (m);
 }
@@ -76,7 +76,7 @@ g_rec_mutex_unlock (GRecMutex *m)
 EXPORT void
 g_cond_wait (GCond *c, GMutex *m)
 {
-  REAL (g_cond_wait, void (*) (GCond *, GMutex *));
+  REAL (g_cond_wait);
   __tsan_release (m);
   real_g_cond_wait (c, m);
   __tsan_acquire (m);
@@ -85,7 +85,7 @@ g_cond_wait (GCond *c, GMutex *m)
 EXPORT gboolean
 g_cond_wait_until (GCond *c, GMutex *m, gint64 end_time)
 {
-  REAL (g_cond_wait_until, gboolean (*) (GCond *, GMutex *, gint64));
+  REAL (g_cond_wait_until);
   __tsan_release (m);
   gboolean r = real_g_cond_wait_until (c, m, end_time);
   __tsan_acquire (m);
@@ -95,7 +95,7 @@ g_cond_wait_until (GCond *c, GMutex *m, gint64 end_time)
 EXPORT void
 g_rw_lock_writer_lock (GRWLock *l)
 {
-  REAL (g_rw_lock_writer_lock, void (*) (GRWLock *));
+  REAL (g_rw_lock_writer_lock);
   real_g_rw_lock_writer_lock (l);
   __tsan_acquire (l);
 }
@@ -103,7 +103,7 @@ g_rw_lock_writer_lock (GRWLock *l)
 EXPORT void
 g_rw_lock_writer_unlock (GRWLock *l)
 {
-  REAL (g_rw_lock_writer_unlock, void (*) (GRWLock *));
+  REAL (g_rw_lock_writer_unlock);
   __tsan_release (l);
   real_g_rw_lock_writer_unlock (l);
 }
@@ -111,7 +111,7 @@ g_rw_lock_writer_unlock (GRWLock *l)
 EXPORT void
 g_rw_lock_reader_lock (GRWLock *l)
 {
-  REAL (g_rw_lock_reader_lock, void (*) (GRWLock *));
+  REAL (g_rw_lock_reader_lock);
   real_g_rw_lock_reader_lock (l);
   __tsan_acquire (l);
 }
@@ -119,7 +119,7 @@ g_rw_lock_reader_lock (GRWLock *l)
 EXPORT void
 g_rw_lock_reader_unlock (GRWLock *l)
 {
-  REAL (g_rw_lock_reader_unlock, void (*) (GRWLock *));
+  REAL (g_rw_lock_reader_unlock);
   __tsan_release (l);
   real_g_rw_lock_reader_unlock (l);
 }

@@ -13,6 +13,8 @@
 #include <gst/app/app.h>
 #include <gst/dmakit/dmakit.h>
 
+#include <glib/gstdio.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -439,6 +441,42 @@ GST_START_TEST (test_dmakit_pool_stats)
 }
 GST_END_TEST;
 
+/* filesrc ! rawvideoparse: rawvideoparse pulls from filesrc (pull mode) */
+GST_START_TEST (test_pull_mode)
+{
+  GError *err = NULL;
+  gchar *dir = g_dir_make_tmp ("dmakit-tracer-XXXXXX", &err);
+  fail_unless (dir != NULL, "%s", err ? err->message : "?");
+  gchar *path = g_build_filename (dir, "frames.yuv", NULL);
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=" G_STRINGIFY (N_FRAMES)
+      " ! video/x-raw,format=I420,width=64,height=48 ! filesink location=\"%s\"", path);
+  GstStructure *r = run_desc (desc);
+  gst_structure_free (r);
+  g_free (desc);
+
+  desc = g_strdup_printf ("filesrc name=file location=\"%s\" ! rawvideoparse name=parse"
+      " width=64 height=48 format=i420 ! fakesink name=sink", path);
+  r = run_desc (desc);
+  const GstStructure *file = element_entry (r, "file");
+  assert_str (file, "role", "source");
+  const GstStructure *l = link_entry (r, "file.src");
+  assert_str (l, "sink", "parse.sink");
+  fail_unless (u64 (l, "buffers") > 0);
+  assert_str (l, "memory", "system");
+  const GstStructure *parse = element_entry (r, "parse");
+  fail_unless_equals_uint64 (u64 (parse, "buffers-in"), u64 (l, "buffers"));
+  fail_unless_equals_uint64 (u64 (parse, "frames"), N_FRAMES);
+  fail_unless_equals_uint64 (u64 (element_entry (r, "sink"), "frames"), N_FRAMES);
+  gst_structure_free (r);
+  g_free (desc);
+
+  fail_unless (g_unlink (path) == 0);
+  fail_unless (g_rmdir (dir) == 0);
+  g_free (path);
+  g_free (dir);
+}
+GST_END_TEST;
+
 /* Waits until the pipeline is PLAYING and at least one buffer reached the sink. */
 static void
 play_a_little (GstElement * p, guint spin_ms)
@@ -549,6 +587,7 @@ tracer_suite (void)
   tcase_add_test (tc, test_tee_and_ghost_pads);
   tcase_add_test (tc, test_fd_memory_and_buffer_lists);
   tcase_add_test (tc, test_dmakit_pool_stats);
+  tcase_add_test (tc, test_pull_mode);
   tcase_add_test (tc, test_teardown_mid_stream);
   tcase_add_test (tc, test_relink_between_runs);
   if (have_dma_heap ())
