@@ -658,6 +658,28 @@ configure_copy_pool (GstDmakitCrop *self, GstBufferPool *pool, GstCaps *outcaps,
   return ok;
 }
 
+/* Whether our AUTO allocator gives real DMA-BUFs here (not the memfd fallback). */
+static bool
+have_dmabuf_allocator (Impl *impl) noexcept
+{
+  return impl->allocator &&
+         gst_dmakit_allocator_get_backend (impl->allocator.get ()) != GST_DMAKIT_BACKEND_MEMFD;
+}
+
+/* The memory for buffers of our own pools (transfer full, NULL if none fits):
+ * DMA-BUF where the machine has it. Without it, memory:DMABuf caps get
+ * nothing, and system-memory caps get system memory: the memfd fallback would
+ * only add an fd per buffer, and nothing downstream asked for fd memory. */
+static GstAllocator *
+own_pool_allocator (Impl *impl, bool dmabuf_caps) noexcept
+{
+  if (have_dmabuf_allocator (impl))
+    return GST_ALLOCATOR (gst_object_ref (impl->allocator.get ()));
+  if (dmabuf_caps)
+    return nullptr;
+  return gst_allocator_find (GST_ALLOCATOR_SYSMEM);
+}
+
 static gboolean
 gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noexcept
 {
@@ -756,9 +778,19 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
                                     has_vmeta, nullptr))
     pool.reset ();
   if (!pool) {
-    if (impl->dmabuf && (!impl->allocator ||
-                         gst_dmakit_allocator_get_backend (impl->allocator.get ()) ==
-                             GST_DMAKIT_BACKEND_MEMFD)) {
+    /* Downstream named an allocator: copy into its memory. Otherwise see
+     * own_pool_allocator(). */
+    ObjectRef<GstAllocator> alloc;
+    if (gst_query_get_n_allocation_params (query) > 0) {
+      GstAllocator *a = nullptr;
+      gst_query_parse_nth_allocation_param (query, 0, &a, nullptr);
+      alloc.reset (a);
+    }
+    if (alloc && impl->dmabuf && !GST_IS_DMABUF_ALLOCATOR (alloc.get ()))
+      alloc.reset ();
+    if (!alloc)
+      alloc.reset (own_pool_allocator (impl, impl->dmabuf));
+    if (!alloc) {
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
                          ("Cannot copy into memory:DMABuf buffers: %s offers no pool and no "
                           "DMA-BUF backend is available here.",
@@ -771,7 +803,7 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
     const guint min = MAX (qmin, 2u);
     const guint max = qmax ? MAX (qmax, min) : 0;
     if (!configure_copy_pool (self, pool.get (), outcaps, size, min, max, has_vmeta,
-                              impl->allocator.get ())) {
+                              alloc.get ())) {
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Failed to configure the copy buffer pool."),
                          ("%u bytes, min %u, max %u, caps %" GST_PTR_FORMAT, size, min, max,
                           outcaps));
@@ -832,10 +864,9 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
     return TRUE;
   GstCapsFeatures *f = gst_caps_get_features (caps, 0);
   const bool dmabuf = f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF);
-  if (!impl->allocator ||
-      (dmabuf && gst_dmakit_allocator_get_backend (impl->allocator.get ()) ==
-                     GST_DMAKIT_BACKEND_MEMFD)) {
-    GST_DEBUG_OBJECT (self, "no suitable allocator to offer for %" GST_PTR_FORMAT, caps);
+  auto alloc = ObjectRef<GstAllocator>::adopt (own_pool_allocator (impl, dmabuf));
+  if (!alloc) {
+    GST_DEBUG_OBJECT (self, "no DMA-BUF allocator to offer for %" GST_PTR_FORMAT, caps);
     return TRUE;
   }
   /* We hold a buffer only while copying it; by meta, downstream holds what it
@@ -844,7 +875,7 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
   auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
   GstStructure *config = gst_buffer_pool_get_config (pool.get ());
   gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
-  gst_buffer_pool_config_set_allocator (config, impl->allocator.get (), nullptr);
+  gst_buffer_pool_config_set_allocator (config, alloc.get (), nullptr);
   gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
   if (!gst_buffer_pool_set_config (pool.get (), config)) {
     GST_WARNING_OBJECT (self, "could not configure a pool to propose for %" GST_PTR_FORMAT, caps);
@@ -852,7 +883,7 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
   }
   gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
   if (gst_query_get_n_allocation_params (query) == 0)
-    gst_query_add_allocation_param (query, impl->allocator.get (), nullptr);
+    gst_query_add_allocation_param (query, alloc.get (), nullptr);
   GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool min %u for %" GST_PTR_FORMAT, min, caps);
   return TRUE;
 }
