@@ -4,13 +4,16 @@
  * and makes no syscall in steady state, and which never starves silently.
  *
  * Threading model (details in docs/bufferpool.md):
- *  - Lock order: GST_BUFFER_POOL_LOCK (the base class rec-lock, held by the
- *    base around set_config/start/stop/flush_start/flush_stop)  ->  Impl::mutex.
- *    Impl::mutex is never held while allocating or freeing a buffer, posting a
- *    message, joining a thread or calling gst_buffer_pool_is_active().
- *  - Hot path: acquire pops a preallocated buffer from a fixed-capacity stack,
- *    release pushes it back; both under Impl::mutex, no allocation, no syscall
- *    (a condition variable is signalled only when somebody waits on it).
+ *  - Hot path: acquire pops a preallocated buffer from a fixed-capacity
+ *    lock-free ring (FreeRing), release resets the buffer and pushes it back:
+ *    one compare-and-swap each, no lock, no allocation, no syscall. A syscall
+ *    happens only to wake an acquirer that sleeps on an empty ring.
+ *  - Slow paths (empty ring, discards, flushing, config, stats) take
+ *    Impl::mutex. Lock order: GST_BUFFER_POOL_LOCK (the base class rec-lock,
+ *    held by the base around set_config/start/stop/flush_start/flush_stop)
+ *    -> Impl::mutex. Impl::mutex is never held while allocating or freeing a
+ *    buffer, posting a message, joining a thread or calling
+ *    gst_buffer_pool_is_active().
  *  - A refill thread (created in start(), joined in stop()) allocates buffers
  *    so that the acquiring thread never does, and frees discarded ones so that
  *    the releasing thread never does.
@@ -207,6 +210,8 @@ public:
    * tells whether a sleeper asked to be woken. */
   bool push (GstBuffer *buf, bool *wake) noexcept
   {
+    if (G_UNLIKELY (!cells_))
+      return false;
     guint64 v = enq_.load (std::memory_order_relaxed);
     for (;;) {
       const guint64 pos = v >> 1;
@@ -471,7 +476,8 @@ plane_rows (const GstVideoInfo &info, guint order[GST_VIDEO_MAX_PLANES],
 }
 
 /* Relayout @info on a driver @pitch for plane 0, scaling the other planes'
- * strides in proportion. Returns the new total size, 0 if impossible. */
+ * strides in proportion (rounded up to 4 bytes when the ratio is not exact,
+ * e.g. I420 with an odd width). Returns the new total size, 0 if impossible. */
 static gsize
 relayout_on_pitch (GstVideoInfo *info, guint pitch) noexcept
 {
@@ -485,10 +491,13 @@ relayout_on_pitch (GstVideoInfo *info, guint pitch) noexcept
   const guint n = GST_VIDEO_INFO_N_PLANES (info);
   gint strides[GST_VIDEO_MAX_PLANES];
   for (guint p = 0; p < n; p++) {
-    const guint64 scaled = guint64 (info->stride[p]) * pitch;
-    if (scaled % base)
+    const guint64 scaled = (guint64 (info->stride[p]) * pitch + base - 1) / base;
+    const guint64 stride = p == 0 || (guint64 (info->stride[p]) * pitch) % base == 0
+                               ? scaled
+                               : (scaled + 3) & ~guint64 (3);
+    if (stride > guint64 (G_MAXINT))
       return 0;
-    strides[p] = gint (scaled / base);
+    strides[p] = gint (stride);
   }
   for (guint k = 0; k < n; k++) {
     const guint p = order[k];
@@ -1200,24 +1209,17 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
         GstMemory *probe = gst_dmakit_allocator_alloc_2d (lay.allocator.get (), w, rows, bpp, &pitch);
         GstVideoInfo on_pitch = lay.vinfo;
         const gsize laid = probe ? relayout_on_pitch (&on_pitch, pitch) : 0;
-        if (!probe || laid == 0) {
+        if (probe)
+          gst_memory_unref (probe);
+        if (!probe || laid == 0 || laid > G_MAXUINT) {
           GST_WARNING_OBJECT (self, "invalid config: DRM dumb allocation %ux%u@%u from %s "
                               "%s", w, rows, bpp, lay.describe.get (),
                               probe ? "has a pitch the planes cannot follow" : "failed");
-          if (probe)
-            gst_memory_unref (probe);
           return FALSE;
         }
-        const guint64 mem_size = guint64 (probe->maxsize);
-        gst_memory_unref (probe);
-        if (size > laid)
-          rows = std::max<guint> (rows, guint ((size + pitch - 1) / pitch));
+        /* the planes on the driver's pitch may need more rows than the probe */
         size = std::max<guint> (size, guint (laid));
-        if (guint64 (pitch) * rows < size || mem_size < laid) {
-          GST_WARNING_OBJECT (self, "invalid config: DRM dumb buffer of %" G_GUINT64_FORMAT
-                              " bytes cannot hold %u", mem_size, size);
-          return FALSE;
-        }
+        rows = std::max<guint> (rows, guint ((guint64 (size) + pitch - 1) / pitch));
         lay.vinfo = on_pitch;
         lay.drm = true;
         lay.drm_width = w;
@@ -1703,6 +1705,23 @@ gst_dmakit_buffer_pool_init (GstDmakitBufferPool *self)
 }
 
 static void
+gst_dmakit_buffer_pool_dispose (GObject *object)
+{
+  /* the base class deactivates the pool here (nothing can be out: every
+   * outstanding buffer holds a ref), which stops it */
+  G_OBJECT_CLASS (gst_dmakit_buffer_pool_parent_class)->dispose (object);
+  GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (object);
+  shutdown_pool (self);
+  Impl &s = *self->impl;
+  ObjectRef<GstAllocator> allocator;
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    allocator = std::move (s.lay.allocator);
+  }
+  g_weak_ref_set (&s.element, nullptr);
+}
+
+static void
 gst_dmakit_buffer_pool_finalize (GObject *object)
 {
   GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (object);
@@ -1717,6 +1736,7 @@ gst_dmakit_buffer_pool_class_init (GstDmakitBufferPoolClass *klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstBufferPoolClass *pool_class = GST_BUFFER_POOL_CLASS (klass);
 
+  gobject_class->dispose = gst_dmakit_buffer_pool_dispose;
   gobject_class->finalize = gst_dmakit_buffer_pool_finalize;
 
   pool_class->get_options = gst_dmakit_buffer_pool_get_options;

@@ -633,29 +633,15 @@ set_path (GstDmakitCrop *self, Path path, gchar *reason) noexcept
   impl->copy_reason.reset (reason);
 }
 
-/* Configures @pool for copies of @outcaps; TRUE on success. */
-static bool
-configure_copy_pool (GstDmakitCrop *self, GstBufferPool *pool, GstCaps *outcaps, guint size,
-                     guint min, guint max, bool video_meta, GstAllocator *allocator) noexcept
+/* Frames start on a cache line: the system allocator's default alignment is
+ * 8 bytes, and unaligned frame starts make every row copy straddle lines. */
+static GstAllocationParams
+frame_params () noexcept
 {
-  GstStructure *config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, outcaps, size, min, max);
-  if (allocator)
-    gst_buffer_pool_config_set_allocator (config, allocator, nullptr);
-  if (video_meta && gst_buffer_pool_has_option (pool, GST_BUFFER_POOL_OPTION_VIDEO_META))
-    gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (gst_buffer_pool_set_config (pool, config))
-    return true;
-  /* The pool may have left a corrected proposal; accept it if it still fits. */
-  config = gst_buffer_pool_get_config (pool);
-  bool ok = gst_buffer_pool_config_validate_params (config, outcaps, size, min, max) &&
-            gst_buffer_pool_set_config (pool, config);
-  if (!ok) {
-    if (gst_buffer_pool_is_active (pool))
-      GST_WARNING_OBJECT (self, "pool %" GST_PTR_FORMAT " is active, cannot reconfigure", pool);
-    GST_DEBUG_OBJECT (self, "pool %" GST_PTR_FORMAT " refused the copy configuration", pool);
-  }
-  return ok;
+  GstAllocationParams params;
+  gst_allocation_params_init (&params);
+  params.align = 63;
+  return params;
 }
 
 /* Whether our AUTO allocator gives real DMA-BUFs here (not the memfd fallback). */
@@ -678,6 +664,35 @@ own_pool_allocator (Impl *impl, bool dmabuf_caps) noexcept
   if (dmabuf_caps)
     return nullptr;
   return gst_allocator_find (GST_ALLOCATOR_SYSMEM);
+}
+
+/* Configures @pool for copies of @outcaps; TRUE on success. */
+static bool
+configure_copy_pool (GstDmakitCrop *self, GstBufferPool *pool, GstCaps *outcaps, guint size,
+                     guint min, guint max, bool video_meta, GstAllocator *allocator) noexcept
+{
+  GstStructure *config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, outcaps, size, min, max);
+  if (allocator) {
+    /* our own pool: see propose_allocation for the low watermark */
+    const GstAllocationParams params = frame_params ();
+    gst_buffer_pool_config_set_allocator (config, allocator, &params);
+    gst_dmakit_buffer_pool_config_set_low_watermark (config, 0);
+  }
+  if (video_meta && gst_buffer_pool_has_option (pool, GST_BUFFER_POOL_OPTION_VIDEO_META))
+    gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (gst_buffer_pool_set_config (pool, config))
+    return true;
+  /* The pool may have left a corrected proposal; accept it if it still fits. */
+  config = gst_buffer_pool_get_config (pool);
+  bool ok = gst_buffer_pool_config_validate_params (config, outcaps, size, min, max) &&
+            gst_buffer_pool_set_config (pool, config);
+  if (!ok) {
+    if (gst_buffer_pool_is_active (pool))
+      GST_WARNING_OBJECT (self, "pool %" GST_PTR_FORMAT " is active, cannot reconfigure", pool);
+    GST_DEBUG_OBJECT (self, "pool %" GST_PTR_FORMAT " refused the copy configuration", pool);
+  }
+  return ok;
 }
 
 static gboolean
@@ -869,13 +884,18 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
     GST_DEBUG_OBJECT (self, "no DMA-BUF allocator to offer for %" GST_PTR_FORMAT, caps);
     return TRUE;
   }
-  /* We hold a buffer only while copying it; by meta, downstream holds what it
-   * said it holds. Add one for upstream's work in progress. */
-  const guint min = (impl->path == Path::Meta ? impl->downstream_min : 1) + 1;
+  /* By meta, downstream holds what it said it holds, plus one for upstream's
+   * work in progress. By copy, we hold a buffer only while copying it, and
+   * upstream fills one at a time: one buffer. The refill thread adds buffers
+   * only if somebody has to wait (low watermark 0): every extra buffer in
+   * rotation is another frame the caches must hold (at 4K, 12 MB each). */
+  const guint min = impl->path == Path::Meta ? impl->downstream_min + 1 : 1;
   auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
   GstStructure *config = gst_buffer_pool_get_config (pool.get ());
   gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
-  gst_buffer_pool_config_set_allocator (config, alloc.get (), nullptr);
+  const GstAllocationParams params = frame_params ();
+  gst_buffer_pool_config_set_allocator (config, alloc.get (), &params);
+  gst_dmakit_buffer_pool_config_set_low_watermark (config, 0);
   gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
   if (!gst_buffer_pool_set_config (pool.get (), config)) {
     GST_WARNING_OBJECT (self, "could not configure a pool to propose for %" GST_PTR_FORMAT, caps);
@@ -883,7 +903,7 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
   }
   gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
   if (gst_query_get_n_allocation_params (query) == 0)
-    gst_query_add_allocation_param (query, alloc.get (), nullptr);
+    gst_query_add_allocation_param (query, alloc.get (), &params);
   GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool min %u for %" GST_PTR_FORMAT, min, caps);
   return TRUE;
 }

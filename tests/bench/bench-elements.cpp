@@ -10,7 +10,7 @@
  *   recording, cropped  dmakitcrop ! dmakitsink location  vs  videocrop ! filesink location
  *   overrun=drop        longest time the streaming thread was blocked
  *
- * Both figures are steady state, measured at the sink's pad from the 10th
+ * Both figures are steady state, measured at the sink's pad from the 30th
  * buffer to the last (pool preallocation and start-up excluded): frames per
  * second of wall clock, and process CPU time (all threads) per frame. On a
  * shared machine the wall clock mostly measures the other processes; the
@@ -31,7 +31,7 @@ namespace {
 
 constexpr guint kReps1080 = 5;
 constexpr guint kReps4K = 3;
-constexpr guint kSkip = 10;
+constexpr guint kSkip = 30;
 
 /* CPU time of the whole process (all threads), in microseconds. */
 gint64
@@ -267,8 +267,8 @@ main (int argc, char **argv)
   std::printf ("bench-elements: dmakitcrop / dmakitsink vs stock GStreamer (%s), files in %s\n",
                version, dir);
   g_free (version);
-  bench_resolution ("1080p", 1920, 1080, 300, kReps1080, dir);
-  bench_resolution ("4K", 3840, 2160, 60, kReps4K, dir);
+  bench_resolution ("1080p", 1920, 1080, 400, kReps1080, dir);
+  bench_resolution ("4K", 3840, 2160, 150, kReps4K, dir);
   rmdir (dir);
   g_free (dir);
   std::printf ("\ntotal %.1f s\n", double (g_get_monotonic_time () - t0) / 1e6);
