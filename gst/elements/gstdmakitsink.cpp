@@ -783,9 +783,6 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
   gst_buffer_pool_config_set_allocator (config, impl->allocator.get (), nullptr);
   gst_dmakit_buffer_pool_config_set_lock_memory (config, impl->run.lock_memory);
-  /* min covers what is held; the refill thread adds buffers only when
-   * somebody would wait (every extra buffer in rotation costs cache) */
-  gst_dmakit_buffer_pool_config_set_low_watermark (config, 0);
   gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
   if (impl->run.stride_align > 1) {
     GstVideoAlignment align;

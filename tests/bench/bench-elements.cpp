@@ -218,14 +218,18 @@ bench_resolution (const char *name, guint w, guint h, guint frames, guint reps,
   auto cpu = [&] (const char *key) { return median (get (key).cpu_us); };
   std::printf ("  ratios (wall-clock fps; in brackets the same ratio from CPU time per frame,\n"
                "  which a busy machine disturbs less):\n");
+  auto verdict = [] (double wall, double cpu_ratio, double target) -> std::string {
+    return std::string ("wall ") + (wall >= target ? "met" : "MISSED") + ", CPU " +
+           (cpu_ratio >= target ? "met" : "MISSED");
+  };
   std::printf ("    zero-copy crop / source alone (same sink)     %5.2fx [%5.2fx]  (target >= 0.95x: %s)\n",
                ratio (zc, src_alone), ratio (cpu ("src"), cpu ("zc")),
-               ratio (zc, src_alone) >= 0.95 ? "met" : "MISSED");
+               verdict (ratio (zc, src_alone), ratio (cpu ("src"), cpu ("zc")), 0.95).c_str ());
   std::printf ("    zero-copy crop / source alone -> fakesink     %5.2fx [%5.2fx]\n", ratio (zc, src_fake),
                ratio (cpu ("src-fake"), cpu ("zc")));
   std::printf ("    copy crop / stock videocrop                   %5.2fx [%5.2fx]  (target >= 1.00x: %s)\n",
                ratio (copy, vcrop), ratio (cpu ("vcrop"), cpu ("copy")),
-               ratio (copy, vcrop) >= 1.0 ? "met" : "MISSED");
+               verdict (ratio (copy, vcrop), ratio (cpu ("vcrop"), cpu ("copy")), 1.0).c_str ());
   std::printf ("    stock videocrop / source alone -> fakesink    %5.2fx [%5.2fx]\n", ratio (vcrop, src_fake),
                ratio (cpu ("src-fake"), cpu ("vcrop")));
   std::printf ("    dmakitsink / filesink (same bytes)            %5.2fx [%5.2fx]\n", ratio (dsink, fsink),
@@ -267,7 +271,7 @@ main (int argc, char **argv)
   std::printf ("bench-elements: dmakitcrop / dmakitsink vs stock GStreamer (%s), files in %s\n",
                version, dir);
   g_free (version);
-  bench_resolution ("1080p", 1920, 1080, 400, kReps1080, dir);
+  bench_resolution ("1080p", 1920, 1080, 300, kReps1080, dir);
   bench_resolution ("4K", 3840, 2160, 150, kReps4K, dir);
   rmdir (dir);
   g_free (dir);

@@ -313,7 +313,7 @@ connect_hdmi_loopback (const gchar * out_name)
   fail_unless (xioctl (fd, VIDIOC_G_CTRL, &c) == 0);
   lb.old_value = c.value;
   set_ctrl_id (fd, lb.ctrl, value, ctrl_name);
-  GST_INFO ("%s (%s) connected to %s (%s) with control %08x = %d", cap_node, in_name, out_node,
+  g_print ("  %s (%s) connected to %s (%s): control %08x = %d\n", cap_node, in_name, out_node,
       out_name, lb.ctrl, value);
   g_free (ctrl_name);
   g_free (in_name);
@@ -602,7 +602,8 @@ GST_START_TEST (test_capture_imports_our_pool)
   gchar *backend = stat_str (p, "sink", "backend");
   fail_if (g_str_equal (backend, "memfd") || g_str_equal (backend, "none"),
       "dmakitsink's pool is not DMA-BUF memory (backend %s)", backend);
-  GST_INFO ("vivid imported %d buffers from dmakitsink's %s pool", probe.buffers, backend);
+  g_print ("  capture: vivid filled %d DMA-BUFs of dmakitsink's GstDmakitBufferPool (%s)\n",
+      probe.buffers, backend);
   g_free (backend);
   gst_object_unref (p);
   g_free (desc);
@@ -615,6 +616,7 @@ GST_START_TEST (test_capture_imports_our_pool)
   GBytes *a = read_bytes (ours), *b = read_bytes (ref);
   assert_static_nontrivial (b, frame, N_FRAMES, "v4l2src io-mode=mmap");
   assert_same_bytes (a, b, frame, "dmabuf-import into dmakitsink vs mmap into filesink");
+  g_print ("  capture: %d frames byte-identical to v4l2src io-mode=mmap ! filesink\n", N_FRAMES);
   g_bytes_unref (a);
   g_bytes_unref (b);
   g_free (ours);
@@ -684,6 +686,8 @@ crop_foreign_dmabuf (guint left, guint right, guint top, guint bottom, gboolean 
   assert_static_nontrivial (b, frame, N_FRAMES, "v4l2src io-mode=mmap ! videocrop");
   gchar *what = g_strdup_printf ("dmakitcrop %s by meta on vivid's DMA-BUFs vs videocrop", crop);
   assert_same_bytes (a, b, frame, what);
+  g_print ("  crop %s: %d of vivid's DMA-BUFs cropped by meta, byte-identical to videocrop\n",
+      crop, N_FRAMES);
   g_free (what);
   g_bytes_unref (a);
   g_bytes_unref (b);
@@ -774,8 +778,8 @@ GST_START_TEST (test_output_imports_our_pool)
    * is not a DMA-BUF would be an error, not a silent copy. */
   wait_eos (p, desc);
   assert_output_buffers_ours (p, &probe, N_OUT_FRAMES);
-  GST_INFO ("vivid's output (%s) consumed %d DMA-BUFs of dmakitcrop's pool", out_name,
-      probe.buffers);
+  g_print ("  output: vivid's %s consumed %d DMA-BUFs of dmakitcrop's GstDmakitBufferPool\n",
+      out_name, probe.buffers);
   gst_object_unref (p);
   g_free (desc);
   g_free (out_name);
@@ -844,8 +848,8 @@ GST_START_TEST (test_output_loopback_pixels)
   fail_unless (gst_element_set_state (cap, GST_STATE_NULL) == GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (appsink);
   gst_object_unref (cap);
-  GST_INFO ("captured %d frames: %d equal to what we fed, the first at #%d", captured, matched,
-      first_match);
+  g_print ("  loopback: %d frames captured, %d equal to the frames fed, the first at #%d\n",
+      captured, matched, first_match);
   fail_unless (matched > 0, "none of the %d frames captured on %s (looped from %s) equals the "
       "frames fed from our DMA-BUFs (the closest differs in %u of %u rows)", captured, cap_node,
       out_node, closest, OUT_H);
