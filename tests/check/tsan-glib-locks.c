@@ -1,31 +1,63 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Linked into the test executables of ThreadSanitizer builds only.
  *
- * GLib's GMutex/GRecMutex/GCond are built on raw futexes, and GLib is not
- * instrumented here, so TSan cannot see the happens-before edges that
- * GST_OBJECT_LOCK and friends create, and reports false races on everything
- * protected by them. These wrappers interpose the GLib entry points (the test
- * executable exports them, so calls from libgstreamer and from our code bind
- * here first), call the real function, and tell TSan about the acquire and
- * release. They change no locking behaviour. */
+ * GLib and GStreamer are not built with TSan here, so TSan cannot see the
+ * happens-before edges they create with their own futexes and atomics, and
+ * reports false races on everything handed between threads through them.
+ * The wrappers below interpose exported GLib/GStreamer entry points (the test
+ * executable exports them, so every call that goes through the PLT binds here
+ * first: calls from our library and plugin, from the tests, and from
+ * libgstreamer/libgstbase/plugins into GLib), call the real function, and tell
+ * TSan about the synchronization the real function performs. They change no
+ * behaviour and model exactly what an instrumented GLib/GStreamer would show:
+ *
+ *  - GMutex/GRecMutex/GCond/GRWLock: acquire after lock, release before unlock
+ *    (GRecMutex's lazily created pthread mutex is handed over like the lock
+ *    itself; see g_rec_mutex_lock).
+ *  - Reference counts (gst_mini_object_ref/unref, g_object_ref/unref, which
+ *    gst_object_ref/unref end in): GLib's g_atomic_int_inc/dec_and_test are
+ *    sequentially consistent read-modify-writes, i.e. an acquire plus a release
+ *    on the refcount word. Modelling that lets TSan see that the thread which
+ *    drops the last reference (and frees) comes after every earlier owner.
+ *  - The quark table: GLib protects it with an internal lock that TSan cannot
+ *    see; the wrappers serialise the quark calls that come through the PLT with
+ *    a pthread mutex (visible to TSan). GLib holds its own lock there anyway.
+ *
+ * What stays invisible (calls inside libglib and libgstreamer do not go through
+ * the PLT) is covered, narrowly, by tests/check/suppressions/tsan.supp. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <glib.h>
+#include <glib-object.h>
+#include <gst/gst.h>
+#include <pthread.h>
 
 void __tsan_acquire (void *addr);
 void __tsan_release (void *addr);
 
 #define EXPORT __attribute__ ((visibility ("default")))
+/* The pointer to the real function is resolved on first use; concurrent first
+ * uses store the same value, with atomics so that TSan sees no race here. */
 #define REAL(name)                                                                            \
   static __typeof__ (name) *real_##name;                                                     \
-  if (G_UNLIKELY (!real_##name))                                                             \
-    real_##name = (__typeof__ (name) *) dlsym (RTLD_NEXT, #name);
+  __typeof__ (name) *rp_##name = __atomic_load_n (&real_##name, __ATOMIC_ACQUIRE);          \
+  if (G_UNLIKELY (!rp_##name)) {                                                              \
+    rp_##name = (__typeof__ (name) *) dlsym (RTLD_NEXT, #name);                              \
+    __atomic_store_n (&real_##name, rp_##name, __ATOMIC_RELEASE);                            \
+  }
+
+/* An atomic read-modify-write with acquire+release semantics on @addr. */
+static inline void
+tsan_acq_rel (void *addr)
+{
+  __tsan_acquire (addr);
+  __tsan_release (addr);
+}
 
 EXPORT void
 g_mutex_lock (GMutex *m)
 {
   REAL (g_mutex_lock);
-  real_g_mutex_lock (m);
+  rp_g_mutex_lock (m);
   __tsan_acquire (m);
 }
 
@@ -33,7 +65,7 @@ EXPORT gboolean
 g_mutex_trylock (GMutex *m)
 {
   REAL (g_mutex_trylock);
-  gboolean ok = real_g_mutex_trylock (m);
+  gboolean ok = rp_g_mutex_trylock (m);
   if (ok)
     __tsan_acquire (m);
   return ok;
@@ -44,14 +76,20 @@ g_mutex_unlock (GMutex *m)
 {
   REAL (g_mutex_unlock);
   __tsan_release (m);
-  real_g_mutex_unlock (m);
+  rp_g_mutex_unlock (m);
 }
 
+/* GRecMutex (unlike GMutex) is a pthread mutex that GLib allocates lazily and
+ * publishes with an atomic pointer exchange, invisible to TSan: the thread that
+ * locks it first on another thread would see a race between the allocation and
+ * pthread_mutex_lock's access. Acquiring before the real lock makes the
+ * publication visible (every earlier unlock already happened). */
 EXPORT void
 g_rec_mutex_lock (GRecMutex *m)
 {
   REAL (g_rec_mutex_lock);
-  real_g_rec_mutex_lock (m);
+  __tsan_acquire (m);
+  rp_g_rec_mutex_lock (m);
   __tsan_acquire (m);
 }
 
@@ -59,10 +97,19 @@ EXPORT gboolean
 g_rec_mutex_trylock (GRecMutex *m)
 {
   REAL (g_rec_mutex_trylock);
-  gboolean ok = real_g_rec_mutex_trylock (m);
+  __tsan_acquire (m);
+  gboolean ok = rp_g_rec_mutex_trylock (m);
   if (ok)
     __tsan_acquire (m);
   return ok;
+}
+
+EXPORT void
+g_rec_mutex_init (GRecMutex *m)
+{
+  REAL (g_rec_mutex_init);
+  rp_g_rec_mutex_init (m);
+  __tsan_release (m);
 }
 
 EXPORT void
@@ -70,7 +117,7 @@ g_rec_mutex_unlock (GRecMutex *m)
 {
   REAL (g_rec_mutex_unlock);
   __tsan_release (m);
-  real_g_rec_mutex_unlock (m);
+  rp_g_rec_mutex_unlock (m);
 }
 
 EXPORT void
@@ -78,7 +125,7 @@ g_cond_wait (GCond *c, GMutex *m)
 {
   REAL (g_cond_wait);
   __tsan_release (m);
-  real_g_cond_wait (c, m);
+  rp_g_cond_wait (c, m);
   __tsan_acquire (m);
 }
 
@@ -87,7 +134,7 @@ g_cond_wait_until (GCond *c, GMutex *m, gint64 end_time)
 {
   REAL (g_cond_wait_until);
   __tsan_release (m);
-  gboolean r = real_g_cond_wait_until (c, m, end_time);
+  gboolean r = rp_g_cond_wait_until (c, m, end_time);
   __tsan_acquire (m);
   return r;
 }
@@ -96,7 +143,7 @@ EXPORT void
 g_rw_lock_writer_lock (GRWLock *l)
 {
   REAL (g_rw_lock_writer_lock);
-  real_g_rw_lock_writer_lock (l);
+  rp_g_rw_lock_writer_lock (l);
   __tsan_acquire (l);
 }
 
@@ -105,14 +152,14 @@ g_rw_lock_writer_unlock (GRWLock *l)
 {
   REAL (g_rw_lock_writer_unlock);
   __tsan_release (l);
-  real_g_rw_lock_writer_unlock (l);
+  rp_g_rw_lock_writer_unlock (l);
 }
 
 EXPORT void
 g_rw_lock_reader_lock (GRWLock *l)
 {
   REAL (g_rw_lock_reader_lock);
-  real_g_rw_lock_reader_lock (l);
+  rp_g_rw_lock_reader_lock (l);
   __tsan_acquire (l);
 }
 
@@ -121,5 +168,62 @@ g_rw_lock_reader_unlock (GRWLock *l)
 {
   REAL (g_rw_lock_reader_unlock);
   __tsan_release (l);
-  real_g_rw_lock_reader_unlock (l);
+  rp_g_rw_lock_reader_unlock (l);
 }
+
+/* Reference counts. The annotation comes before the real call: an unref may
+ * free the object. */
+EXPORT GstMiniObject *
+gst_mini_object_ref (GstMiniObject *obj)
+{
+  REAL (gst_mini_object_ref);
+  if (obj)
+    tsan_acq_rel (&obj->refcount);
+  return rp_gst_mini_object_ref (obj);
+}
+
+EXPORT void
+gst_mini_object_unref (GstMiniObject *obj)
+{
+  REAL (gst_mini_object_unref);
+  if (obj)
+    tsan_acq_rel (&obj->refcount);
+  rp_gst_mini_object_unref (obj);
+}
+
+EXPORT gpointer (g_object_ref) (gpointer obj)
+{
+  REAL (g_object_ref);
+  if (obj)
+    tsan_acq_rel ((gpointer) &G_OBJECT (obj)->ref_count);
+  return rp_g_object_ref (obj);
+}
+
+EXPORT void
+g_object_unref (gpointer obj)
+{
+  REAL (g_object_unref);
+  if (obj)
+    tsan_acq_rel ((gpointer) &G_OBJECT (obj)->ref_count);
+  rp_g_object_unref (obj);
+}
+
+/* The quark table. */
+static pthread_mutex_t quark_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define QUARK_WRAP(ret, name, arg_type)                                                       \
+  EXPORT ret name (arg_type arg)                                                             \
+  {                                                                                          \
+    REAL (name);                                                                             \
+    pthread_mutex_lock (&quark_lock);                                                        \
+    ret r = rp_##name (arg);                                                                 \
+    pthread_mutex_unlock (&quark_lock);                                                      \
+    return r;                                                                                \
+  }
+
+QUARK_WRAP (GQuark, g_quark_from_string, const gchar *)
+QUARK_WRAP (GQuark, g_quark_from_static_string, const gchar *)
+QUARK_WRAP (GQuark, g_quark_try_string, const gchar *)
+QUARK_WRAP (const gchar *, g_quark_to_string, GQuark)
+QUARK_WRAP (const gchar *, g_intern_string, const gchar *)
+QUARK_WRAP (const gchar *, g_intern_static_string, const gchar *)
