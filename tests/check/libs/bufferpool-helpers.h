@@ -3,8 +3,10 @@
  *
  *  - CountingAllocator: a real system-memory allocator (g_malloc'ed data) that
  *    counts live memories, records which threads allocated, and can be told to
- *    refuse allocations after N: lets tests prove "nothing leaked", "the
- *    acquiring thread never allocated" and "activation fails early".
+ *    refuse allocations after N, to refuse the next N, or to take a while
+ *    (delay_us): lets tests prove "nothing leaked", "the acquiring thread
+ *    never allocated", "activation fails early" and "a failed allocation
+ *    wakes the acquirers that waited for it".
  *  - LogCapture: collects GStreamer debug lines of one category at WARNING and
  *    ERROR level so tests can assert what the pool told the user.
  *  - small helpers: stats getters, waiting for a condition with a deadline.
@@ -36,6 +38,9 @@ struct CountingAllocator {
   std::atomic<gint64> live;
   std::atomic<gint64> total;
   std::atomic<gint64> fail_after; /* refuse allocations once total reaches this (-1: never) */
+  std::atomic<gint64> fail_next;  /* refuse this many of the next allocations */
+  std::atomic<gint64> delay_us;   /* each allocation first sleeps this long */
+  std::atomic<gint64> calls;      /* allocations begun (counted before the delay) */
   std::mutex lock;
   std::set<GThread *> *threads;
 };
@@ -61,6 +66,14 @@ static GstMemory *
 counting_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params)
 {
   CountingAllocator *self = reinterpret_cast<CountingAllocator *> (allocator);
+  self->calls.fetch_add (1);
+  if (const gint64 us = self->delay_us.load ())
+    g_usleep (gulong (us));
+  gint64 refuse = self->fail_next.load ();
+  while (refuse > 0 && !self->fail_next.compare_exchange_weak (refuse, refuse - 1)) {
+  }
+  if (refuse > 0)
+    return nullptr;
   const gint64 n = self->total.fetch_add (1);
   const gint64 limit = self->fail_after.load ();
   if (limit >= 0 && n >= limit) {
@@ -147,6 +160,9 @@ counting_allocator_init (CountingAllocator *self)
   new (&self->live) std::atomic<gint64> (0);
   new (&self->total) std::atomic<gint64> (0);
   new (&self->fail_after) std::atomic<gint64> (-1);
+  new (&self->fail_next) std::atomic<gint64> (0);
+  new (&self->delay_us) std::atomic<gint64> (0);
+  new (&self->calls) std::atomic<gint64> (0);
   new (&self->lock) std::mutex ();
   self->threads = new std::set<GThread *> ();
 }
@@ -249,6 +265,16 @@ stat_u64 (GstBufferPool *pool, const char *field)
   fail_unless (gst_structure_get_uint64 (s, field, &v), "stats lack %s", field);
   gst_structure_free (s);
   return v;
+}
+
+/* @ms scaled by CK_TIMEOUT_MULTIPLIER (the VM tier sets 4: everything runs
+ * 10-15 times slower there). */
+static inline guint
+scaled_ms (guint ms)
+{
+  const char *m = g_getenv ("CK_TIMEOUT_MULTIPLIER");
+  const guint64 k = m ? g_ascii_strtoull (m, nullptr, 10) : 1;
+  return guint (ms * (k ? k : 1));
 }
 
 /* Poll @pred every ms until it holds or @timeout_ms passes. */

@@ -11,6 +11,8 @@
 #include <gst/video/video.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <linux/capability.h>
@@ -794,6 +796,170 @@ GST_START_TEST (test_refill_off_allocates_on_caller)
 }
 GST_END_TEST;
 
+/* ---- who allocates when the pool is empty below max ----------------------------- */
+
+/* Turns a hang into a test failure: if not stopped within @ms, it sets the
+ * pool flushing, which wakes every waiting acquirer (GST_FLOW_FLUSHING). */
+class Watchdog
+{
+public:
+  Watchdog (GstBufferPool *pool, guint ms) : pool_ (pool)
+  {
+    thread_ = std::thread ([this, ms] {
+      std::unique_lock<std::mutex> lk (lock_);
+      if (!cv_.wait_for (lk, std::chrono::milliseconds (ms), [this] { return stopped_; })) {
+        fired_ = true;
+        lk.unlock ();
+        gst_buffer_pool_set_flushing (pool_, TRUE);
+      }
+    });
+  }
+  ~Watchdog () { stop (); }
+  bool fired () const { return fired_.load (); }
+  /* Returns whether it fired. */
+  bool stop ()
+  {
+    if (thread_.joinable ()) {
+      {
+        std::lock_guard<std::mutex> lk (lock_);
+        stopped_ = true;
+      }
+      cv_.notify_all ();
+      thread_.join ();
+    }
+    return fired_.load ();
+  }
+
+private:
+  GstBufferPool *pool_;
+  std::mutex lock_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::atomic<bool> fired_{ false };
+  std::thread thread_;
+};
+
+/* Every combination of refill on/off, low watermark 0/2, max-buffers 0
+ * (unlimited)/3, blocking/DONTWAIT, with min 1: acquiring and holding buffers
+ * up to max (5 when unlimited) must never wait for a buffer nobody will
+ * produce. Below max, with refill on, the refill thread must be woken to
+ * allocate one (and the acquiring thread never allocates); with refill off
+ * the acquiring thread allocates. A DONTWAIT that misses below max may return
+ * EOS, but retrying must soon succeed. At max, DONTWAIT returns EOS and a
+ * blocking acquire waits for a release. Each acquire has a watchdog. */
+GST_START_TEST (test_below_max_never_waits_for_nobody)
+{
+  const guint limit_ms = scaled_ms (5000);
+  for (gboolean refill : { gboolean (TRUE), gboolean (FALSE) })
+    for (guint wm : { 0u, 2u })
+      for (guint max : { 0u, 3u })
+        for (bool dontwait : { false, true }) {
+          GCharPtr name (g_strdup_printf ("refill %s, low watermark %u, max-buffers %u, %s",
+                                          refill ? "on" : "off", wm, max,
+                                          dontwait ? "DONTWAIT" : "blocking"));
+          CountingAllocator *alloc = counting_allocator_new ();
+          GstBufferPool *pool = configured_pool (nullptr, 256, 1, max, GST_ALLOCATOR (alloc),
+                                                 [&] (GstStructure *c) {
+                                                   gst_dmakit_buffer_pool_config_set_refill (c, refill);
+                                                   gst_dmakit_buffer_pool_config_set_low_watermark (c, wm);
+                                                 });
+          fail_unless (gst_buffer_pool_set_active (pool, TRUE), "%s", name.get ());
+          /* let the refill thread do its start-up work and go to sleep, as it
+           * does in a running pipeline */
+          g_usleep (20000);
+          counting_allocator_forget_threads (alloc);
+          const guint n = max ? max : 5;
+          std::vector<GstBuffer *> held;
+          for (guint i = 0; i < n; i++) {
+            GstBuffer *b = nullptr;
+            GstFlowReturn ret;
+            Watchdog dog (pool, limit_ms);
+            if (!dontwait) {
+              ret = gst_buffer_pool_acquire_buffer (pool, &b, nullptr);
+            } else {
+              while ((ret = try_acquire (pool, &b, true)) == GST_FLOW_EOS && !dog.fired ())
+                g_usleep (1000);
+            }
+            if (dog.stop ()) { g_printerr ("HANG %s at acquire %u\n", name.get (), i + 1); gst_buffer_pool_set_flushing (pool, FALSE); i--; if (held.size () > 10) break; continue; }
+            fail_if (false, "%s: acquire %u of %u (%u held, below max) waited %u ms for a "
+                     "buffer nobody produced (returned %s)", name.get (), i + 1, n, i, limit_ms,
+                     gst_flow_get_name (ret));
+            fail_unless (ret == GST_FLOW_OK && b, "%s: acquire %u returned %s", name.get (), i + 1,
+                         gst_flow_get_name (ret));
+            held.push_back (b);
+          }
+          if (refill)
+            fail_if (counting_allocator_used_thread (alloc, g_thread_self ()),
+                     "%s: the acquiring thread allocated", name.get ());
+          else
+            fail_unless (counting_allocator_used_thread (alloc, g_thread_self ()),
+                         "%s: refill off must allocate on the acquiring thread", name.get ());
+          if (max) {
+            fail_unless (stat_u64 (pool, "allocated") <= max, "%s", name.get ());
+            GstBuffer *b = nullptr;
+            fail_unless (try_acquire (pool, &b, true) == GST_FLOW_EOS, "%s: DONTWAIT at max",
+                         name.get ());
+            /* at max a blocking acquire waits for a release, and gets it */
+            const guint64 waits = stat_u64 (pool, "waits");
+            Acquirer waiter (pool);
+            fail_unless (wait_for ([&] { return stat_u64 (pool, "waits") > waits; }), "%s",
+                         name.get ());
+            g_usleep (10000);
+            fail_if (waiter.done.load (), "%s: acquire at max must wait", name.get ());
+            gst_buffer_unref (held.back ());
+            held.pop_back ();
+            if (!wait_for ([&] { return waiter.done.load (); }, limit_ms))
+              gst_buffer_pool_set_flushing (pool, TRUE);
+            waiter.join ();
+            fail_unless (waiter.ret == GST_FLOW_OK, "%s: a release must wake the waiter (%s)",
+                         name.get (), gst_flow_get_name (waiter.ret));
+            held.push_back (waiter.buf);
+          }
+          for (GstBuffer *b : held)
+            gst_buffer_unref (b);
+          fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+          gst_object_unref (pool);
+          fail_unless_equals_int64 (alloc->live.load (), 0);
+          gst_object_unref (alloc);
+        }
+}
+GST_END_TEST;
+
+/* Refill off, max 1: while one acquirer allocates the last buffer below max,
+ * a second one waits (the pool counts the allocation in progress). When that
+ * allocation fails, the second must be woken to allocate itself, not wait
+ * for a release that cannot come (nothing is out). */
+GST_START_TEST (test_failed_allocation_wakes_waiters)
+{
+  CountingAllocator *alloc = counting_allocator_new ();
+  GstBufferPool *pool = configured_pool (nullptr, 128, 0, 1, GST_ALLOCATOR (alloc), [] (GstStructure *c) {
+    gst_dmakit_buffer_pool_config_set_refill (c, FALSE);
+  });
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  alloc->delay_us = 300000;
+  alloc->fail_next = 1;
+  Acquirer allocating (pool);
+  fail_unless (wait_for ([&] { return alloc->calls.load () == 1; }));
+  Acquirer waiting (pool);
+  fail_unless (wait_for ([&] { return stat_u64 (pool, "waits") == 1; }),
+               "the second acquirer must wait while the first allocates the last buffer");
+  const guint limit_ms = scaled_ms (5000);
+  if (!wait_for ([&] { return allocating.done.load () && waiting.done.load (); }, limit_ms))
+    gst_buffer_pool_set_flushing (pool, TRUE);
+  allocating.join ();
+  waiting.join ();
+  fail_unless_equals_int (allocating.ret, GST_FLOW_ERROR);
+  fail_unless (waiting.ret == GST_FLOW_OK, "after the failed allocation the waiter must allocate "
+               "itself; it got %s", gst_flow_get_name (waiting.ret));
+  fail_unless_equals_uint64 (stat_u64 (pool, "alloc-failures"), 1);
+  gst_buffer_unref (waiting.buf);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+  fail_unless_equals_int64 (alloc->live.load (), 0);
+  gst_object_unref (alloc);
+}
+GST_END_TEST;
+
 /* ---- release: reset, discards ---------------------------------------------------- */
 
 GST_START_TEST (test_release_resets_and_discards)
@@ -1213,6 +1379,8 @@ bufferpool_suite (void)
   tcase_add_test (tc, test_generation_change);
   tcase_add_test (tc, test_refill_keeps_watermark);
   tcase_add_test (tc, test_refill_off_allocates_on_caller);
+  tcase_add_test (tc, test_below_max_never_waits_for_nobody);
+  tcase_add_test (tc, test_failed_allocation_wakes_waiters);
   tcase_add_test (tc, test_release_resets_and_discards);
   tcase_add_test (tc, test_params_prefix_and_align);
   tcase_add_test (tc, test_video_meta_layout);
