@@ -5,10 +5,12 @@
  *
  * Threading model (details in docs/bufferpool.md):
  *  - Hot path: acquire pops a preallocated buffer from a fixed-capacity
- *    lock-free ring (FreeRing), release resets the buffer and pushes it back:
- *    one compare-and-swap each, no lock, no allocation, no syscall. A syscall
- *    happens only to wake an acquirer that sleeps on an empty ring.
- *  - Slow paths (empty ring, discards, flushing, config, stats) take
+ *    lock-free LIFO stack (FreeStack: the buffer released last comes back
+ *    first, cache-warm); release resets the buffer, finds its id (IdMap) and
+ *    pushes it back: one compare-and-swap each, no lock, no allocation, no
+ *    syscall. A syscall happens only to wake an acquirer that sleeps on an
+ *    empty stack.
+ *  - Slow paths (empty stack, discards, flushing, config, stats) take
  *    Impl::mutex. Lock order: GST_BUFFER_POOL_LOCK (the base class rec-lock,
  *    held by the base around set_config/start/stop/flush_start/flush_stop)
  *    -> Impl::mutex. Impl::mutex is never held while allocating or freeing a
@@ -16,7 +18,9 @@
  *    gst_buffer_pool_is_active().
  *  - A refill thread (created in start(), joined in stop()) allocates buffers
  *    so that the acquiring thread never does, and frees discarded ones so that
- *    the releasing thread never does.
+ *    the releasing thread never does. Who allocates when no buffer is free
+ *    below max: see acquire_slow(); nobody ever waits for a buffer that
+ *    nobody is going to produce.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -82,6 +86,11 @@ monotonic_ns () noexcept
   return guint64 (ts.tv_sec) * 1000000000ull + guint64 (ts.tv_nsec);
 }
 
+/* Buffer ids: each pooled buffer gets a small id (its node in FreeStack)
+ * when it is registered, and keeps it until it is freed. */
+constexpr guint32 kNoId = G_MAXUINT32;
+constexpr guint32 kMaxIds = 0x7fff; /* 15 bits of FreeStack's top word */
+
 /* One buffer the pool owns, whether free or out. */
 struct Slot {
   GstBuffer *buf = nullptr;
@@ -89,6 +98,8 @@ struct Slot {
   gsize bytes = 0;           /* maxsize of its memory: what it costs */
   guint8 *unlock_addr = nullptr; /* pages we mlock()ed ourselves and must munlock */
   gsize unlock_len = 0;
+  guint32 id = kNoId; /* its node in the free stack; kNoId for an extra buffer
+                       * beyond the stack's capacity */
   bool locked = false;
 };
 
@@ -176,105 +187,225 @@ private:
   size_t size_ = 0;
 };
 
-/* Bounded lock-free multi-producer multi-consumer ring of free buffers, after
- * Dmitry Vyukov's bounded queue: a power-of-two array of cells, each with a
- * sequence number. A push or a pop is one compare-and-swap on a position plus
- * one release store: no lock, no allocation, no syscall. Positions only grow
- * (64 bits), so they double as counters of every push and pop.
+/* Bounded lock-free LIFO of free buffers: a Treiber stack over a fixed array
+ * of nodes indexed by buffer id, so a push or a pop is one compare-and-swap on
+ * one 64-bit word: no lock, no allocation, no syscall. LIFO hands out the
+ * buffer released last, whose memory is the most likely to still be in the
+ * CPU caches.
  *
- * The lowest bit of the push word says "somebody sleeps on an empty ring": a
- * waiter sets it (fetch_or) before sleeping, and the push whose CAS clears it
- * must wake the sleepers. Both are read-modify-writes of the same word, so one
- * of them sees the other: either the push sees the flag, or the waiter sees
- * the push count ahead of the pop count and does not sleep. */
-class FreeRing
+ * The top word: bit 0 sleeper flag | bits 1-15 head (id + 1, 0 = empty) |
+ * bits 16-31 size | bits 32-63 tag = pushes mod 2^32.
+ *
+ * ABA: only a push changes the tag. A pop's CAS succeeds only when the word
+ * is unchanged since it read it and next[head]; then no push happened in
+ * between, hence no pop either (only a push could have made the head it read
+ * the head again), so next[head] is still right. (A thread would have to
+ * stall for exactly 2^32 pushes to be fooled.)
+ *
+ * The sleeper flag: a waiter sets it (fetch_or) before sleeping; the push
+ * whose CAS clears it must wake the sleepers. Both are read-modify-writes of
+ * the same word, so one sees the other: either the push sees the flag, or
+ * the waiter sees the stack non-empty and does not sleep.
+ *
+ * Counting: the tag counts pushes; a half-wrap counter extends it to 64 bits;
+ * pops = pushes - size. So the stack doubles as the acquire/release counters
+ * without another atomic. */
+class FreeStack
 {
 public:
-  /* Only while nobody pushes or pops; the ring must be empty. Keeps the
-   * positions (and thus the counters) running. */
-  void init (size_t capacity)
+  /* Only while nobody pushes or pops; the stack must be empty. Keeps the
+   * counters running. */
+  void init (guint32 capacity)
   {
-    size_t cap = 2;
-    while (cap < capacity)
-      cap <<= 1;
-    const guint64 pos = deq_.load (std::memory_order_relaxed);
-    cells_.reset (new Cell[cap]);
-    mask_ = cap - 1;
-    for (size_t j = 0; j < cap; j++)
-      cells_[j].seq.store (pos + ((guint64 (j) - pos) & mask_), std::memory_order_relaxed);
-    enq_.store (pos << 1, std::memory_order_relaxed);
+    capacity = std::max<guint32> (1, std::min (capacity, kMaxIds));
+    bufs_.reset (new GstBuffer *[capacity] ());
+    next_.reset (new std::atomic<guint32>[capacity]);
+    for (guint32 i = 0; i < capacity; i++)
+      next_[i].store (0, std::memory_order_relaxed);
+    capacity_ = capacity;
+    const guint64 w = top_.load (std::memory_order_relaxed);
+    top_.store (make (0, 0, tag_of (w), false), std::memory_order_relaxed);
   }
-  size_t capacity () const noexcept { return cells_ ? mask_ + 1 : 0; }
+  guint32 capacity () const noexcept { return capacity_; }
 
-  /* False when the ring is full (or the cell is still being popped). *wake
+  /* (M) Before the first push of @id. */
+  void set_buffer (guint32 id, GstBuffer *buf) noexcept { bufs_[id] = buf; }
+
+  /* Each id is in the stack at most once, so there is always room. *wake
    * tells whether a sleeper asked to be woken. */
-  bool push (GstBuffer *buf, bool *wake) noexcept
+  void push (guint32 id, bool *wake) noexcept
   {
-    if (G_UNLIKELY (!cells_))
-      return false;
-    guint64 v = enq_.load (std::memory_order_relaxed);
+    guint64 w = top_.load (std::memory_order_relaxed);
     for (;;) {
-      const guint64 pos = v >> 1;
-      Cell &c = cells_[pos & mask_];
-      const gint64 dif = gint64 (c.seq.load (std::memory_order_acquire) - pos);
-      if (dif == 0) {
-        if (enq_.compare_exchange_weak (v, (pos + 1) << 1, std::memory_order_relaxed)) {
-          c.buf = buf;
-          c.seq.store (pos + 1, std::memory_order_release);
-          *wake = (v & 1) != 0;
-          return true;
-        }
-      } else if (dif < 0) {
-        return false;
-      } else {
-        v = enq_.load (std::memory_order_relaxed);
+      next_[id].store (head_of (w), std::memory_order_relaxed);
+      const guint32 tag = tag_of (w) + 1;
+      if (top_.compare_exchange_weak (w, make (id + 1, size_of (w) + 1, tag, false),
+                                      std::memory_order_release, std::memory_order_relaxed)) {
+        if (G_UNLIKELY ((tag & 0x7fffffffu) == 0))
+          half_wraps_.fetch_add (1, std::memory_order_release);
+        *wake = (w & kFlag) != 0;
+        return;
       }
     }
   }
-  /* nullptr when empty (or the next cell is still being pushed). */
+  /* nullptr when empty. */
   GstBuffer *pop () noexcept
   {
-    if (G_UNLIKELY (!cells_))
-      return nullptr;
-    guint64 pos = deq_.load (std::memory_order_relaxed);
+    guint64 w = top_.load (std::memory_order_acquire);
     for (;;) {
-      Cell &c = cells_[pos & mask_];
-      const gint64 dif = gint64 (c.seq.load (std::memory_order_acquire) - (pos + 1));
-      if (dif == 0) {
-        if (deq_.compare_exchange_weak (pos, pos + 1, std::memory_order_relaxed)) {
-          GstBuffer *buf = c.buf;
-          c.seq.store (pos + mask_ + 1, std::memory_order_release);
-          return buf;
-        }
-      } else if (dif < 0) {
+      const guint32 head = head_of (w);
+      if (head == 0)
         return nullptr;
-      } else {
-        pos = deq_.load (std::memory_order_relaxed);
-      }
+      const guint32 next = next_[head - 1].load (std::memory_order_relaxed);
+      if (top_.compare_exchange_weak (w, make (next, size_of (w) - 1, tag_of (w), w & kFlag),
+                                      std::memory_order_acquire, std::memory_order_acquire))
+        return bufs_[head - 1];
     }
   }
-  /* Set the sleeper flag; returns the push count at that moment. */
-  guint64 announce_waiter () noexcept { return enq_.fetch_or (1, std::memory_order_seq_cst) >> 1; }
-
-  guint64 pushes () const noexcept { return enq_.load (std::memory_order_relaxed) >> 1; }
-  guint64 pops () const noexcept { return deq_.load (std::memory_order_relaxed); }
-  /* Buffers in the ring (approximate while others push or pop). */
-  size_t size () const noexcept
+  /* Set the sleeper flag; true when the stack was not empty at that moment
+   * (then do not sleep: pop again). */
+  bool announce_waiter () noexcept
   {
-    const guint64 pops_now = pops ();
-    const guint64 pushes_now = pushes ();
-    return pushes_now > pops_now ? size_t (pushes_now - pops_now) : 0;
+    return head_of (top_.fetch_or (kFlag, std::memory_order_acq_rel)) != 0;
+  }
+
+  guint64 pushes () const noexcept
+  {
+    guint64 pushes, pops;
+    counts (&pushes, &pops);
+    return pushes;
+  }
+  guint64 pops () const noexcept
+  {
+    guint64 pushes, pops;
+    counts (&pushes, &pops);
+    return pops;
+  }
+  /* Buffers in the stack, exact at the moment of the load. */
+  size_t size () const noexcept { return size_of (top_.load (std::memory_order_relaxed)); }
+
+private:
+  static constexpr guint64 kFlag = 1;
+  static guint32 head_of (guint64 w) noexcept { return guint32 (w >> 1) & 0x7fffu; }
+  static guint32 size_of (guint64 w) noexcept { return guint32 (w >> 16) & 0xffffu; }
+  static guint32 tag_of (guint64 w) noexcept { return guint32 (w >> 32); }
+  static guint64 make (guint32 head, guint32 size, guint32 tag, guint64 flag) noexcept
+  {
+    return (guint64 (tag) << 32) | (guint64 (size) << 16) | (guint64 (head) << 1) | (flag & kFlag);
+  }
+  /* The push count of one snapshot, extended to 64 bits: half_wraps_ counts
+   * the tag's crossings of 0 and 2^31 and may lag the word by one crossing
+   * (bumped after the CAS; read first), which the tag's top bit reveals. */
+  void counts (guint64 *pushes, guint64 *pops) const noexcept
+  {
+    guint64 halves = half_wraps_.load (std::memory_order_acquire);
+    const guint64 w = top_.load (std::memory_order_acquire);
+    const guint32 tag = tag_of (w);
+    if ((halves & 1) != (tag >> 31))
+      halves++;
+    *pushes = ((halves >> 1) << 32) | tag;
+    *pops = *pushes - size_of (w);
+  }
+
+  std::unique_ptr<GstBuffer *[]> bufs_;           /* id -> buffer */
+  std::unique_ptr<std::atomic<guint32>[]> next_; /* id -> id + 1 of the one below, 0 */
+  guint32 capacity_ = 0;
+  alignas (64) std::atomic<guint64> top_{ 0 };
+  std::atomic<guint64> half_wraps_{ 0 };
+};
+
+/* Buffer -> id, looked up on the release hot path without a lock; written
+ * only under Impl::mutex. Open addressing with linear probing, at most half
+ * full. An insert only fills an empty cell, which ends no other key's probe
+ * sequence, so readers need not care. A deletion shifts entries back, so it
+ * runs inside a sequence count (a seqlock): a reader that overlapped one
+ * returns kNoId and the caller takes the slow path, which never spins. */
+class IdMap
+{
+public:
+  /* Only while nobody looks up. */
+  void init (guint32 ids)
+  {
+    size_t n = 16;
+    while (n < 2 * size_t (ids))
+      n <<= 1;
+    cells_.reset (new Cell[n]);
+    mask_ = n - 1;
+  }
+  /* (M) @buf is not in the map; fewer than half the cells are used. */
+  void insert (GstBuffer *buf, guint32 id) noexcept
+  {
+    size_t i = hash (buf) & mask_;
+    while (cells_[i].key.load (std::memory_order_relaxed))
+      i = (i + 1) & mask_;
+    cells_[i].id.store (id, std::memory_order_relaxed);
+    cells_[i].key.store (buf, std::memory_order_release);
+  }
+  /* (M) */
+  void erase (GstBuffer *buf) noexcept
+  {
+    size_t i = hash (buf) & mask_;
+    for (;; i = (i + 1) & mask_) {
+      GstBuffer *k = cells_[i].key.load (std::memory_order_relaxed);
+      if (!k)
+        return;
+      if (k == buf)
+        break;
+    }
+    const guint32 seq = seq_.load (std::memory_order_relaxed);
+    seq_.store (seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence (std::memory_order_release);
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      GstBuffer *k = cells_[j].key.load (std::memory_order_relaxed);
+      if (!k)
+        break;
+      const size_t home = hash (k) & mask_;
+      /* leave j where it is when its home lies cyclically in (i, j] */
+      if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+        continue;
+      cells_[i].id.store (cells_[j].id.load (std::memory_order_relaxed), std::memory_order_relaxed);
+      cells_[i].key.store (k, std::memory_order_relaxed);
+      i = j;
+    }
+    cells_[i].key.store (nullptr, std::memory_order_relaxed);
+    cells_[i].id.store (kNoId, std::memory_order_relaxed);
+    seq_.store (seq + 2, std::memory_order_release);
+  }
+  /* Any thread. kNoId when @buf is not there, or a deletion ran meanwhile. */
+  guint32 lookup (GstBuffer *buf) const noexcept
+  {
+    if (G_UNLIKELY (!cells_))
+      return kNoId;
+    const guint32 seq = seq_.load (std::memory_order_acquire);
+    guint32 id = kNoId;
+    for (size_t i = hash (buf) & mask_, n = 0; n <= mask_; i = (i + 1) & mask_, n++) {
+      GstBuffer *k = cells_[i].key.load (std::memory_order_relaxed);
+      if (k == buf) {
+        id = cells_[i].id.load (std::memory_order_relaxed);
+        break;
+      }
+      if (!k)
+        break;
+    }
+    std::atomic_thread_fence (std::memory_order_acquire);
+    if (G_UNLIKELY ((seq & 1) || seq_.load (std::memory_order_relaxed) != seq))
+      return kNoId;
+    return id;
   }
 
 private:
   struct Cell {
-    std::atomic<guint64> seq{ 0 };
-    GstBuffer *buf = nullptr;
+    std::atomic<GstBuffer *> key{ nullptr };
+    std::atomic<guint32> id{ kNoId };
   };
+  static size_t hash (const GstBuffer *buf) noexcept
+  {
+    const guint64 v = guint64 (reinterpret_cast<uintptr_t> (buf)) * 0x9e3779b97f4a7c15ull;
+    return size_t (v >> 32);
+  }
   std::unique_ptr<Cell[]> cells_;
   size_t mask_ = 0;
-  alignas (64) std::atomic<guint64> enq_{ 0 }; /* pushes << 1 | sleeper flag */
-  alignas (64) std::atomic<guint64> deq_{ 0 }; /* pops */
+  std::atomic<guint32> seq_{ 0 };
 };
 
 /* What one buffer looks like; fixed by set_config. */
@@ -322,12 +453,16 @@ struct Counter {
 
 struct Impl {
   /* Lock order: base rec-lock -> mutex. The mutex guards the slow paths and
-   * everything below marked (M); the hot paths use only the ring and atomics. */
+   * everything below marked (M); the hot paths use only the stack, the id map
+   * and atomics. */
   std::mutex mutex;
   std::condition_variable buffer_cv; /* acquirers: a buffer is free, or flushing */
   std::condition_variable refill_cv; /* refill thread: work to do, or quit */
 
-  FreeRing ring; /* free buffers; capacity fixed at set_config */
+  FreeStack stack; /* free buffers; capacity (ids) fixed at set_config */
+  IdMap ids;       /* buffer -> id of every pooled buffer; written under the mutex */
+  std::vector<guint32> free_ids; /* (M) ids not held by a buffer nor by an allocation
+                                  * in progress; capacity reserved at set_config */
 
   SlotTable table;             /* (M) every live buffer of the pool, free or out */
   std::vector<Slot> graveyard; /* (M) discarded buffers the refill thread frees */
@@ -338,7 +473,10 @@ struct Impl {
   bool inactive_noted = false; /* (M) */
   bool offset_known = false;   /* (M) */
   bool lock_warned = false, alloc_warned = false; /* (M) */
-  guint waiters = 0;           /* (M) acquirers sleeping on buffer_cv */
+  guint waiters = 0;           /* (M) acquirers waiting for a buffer (sleeping on buffer_cv,
+                                * or about to) */
+  bool asked = false;          /* (M) a DONTWAIT acquire found no free buffer below max:
+                                * the refill thread owes one */
   guint pending = 0;           /* (M) allocations in progress outside the mutex */
   guint64 generation = 0;      /* (M) bumped by every accepted config */
   gsize mem_offset = 0;        /* (M) */
@@ -349,7 +487,7 @@ struct Impl {
 
   /* Written under the mutex, read by the hot paths. Counters of pushes and
    * pops that are not acquires or releases, so that
-   *   acquires = ring pops - drained + direct;  releases = ring pushes - other + slow. */
+   *   acquires = stack pops - drained + direct;  releases = stack pushes - other + slow. */
   Counter drained, direct, other_pushes, slow_releases;
   std::atomic<guint64> max_outstanding{ 0 };
   std::atomic<guint> live{ 0 }; /* table.size () */
@@ -363,25 +501,55 @@ struct Impl {
   Impl () { g_weak_ref_init (&element, nullptr); }
   ~Impl () { g_weak_ref_clear (&element); }
 
-  guint64 acquires () const noexcept { return ring.pops () - drained.get () + direct.get (); }
+  guint64 acquires () const noexcept { return stack.pops () - drained.get () + direct.get (); }
   guint64 releases () const noexcept
   {
-    return ring.pushes () - other_pushes.get () + slow_releases.get ();
+    return stack.pushes () - other_pushes.get () + slow_releases.get ();
+  }
+  /* (M) An id for a buffer about to be allocated, or kNoId when every id is
+   * taken (max-buffers 0 or above kMaxIds: the buffer will be an extra one). */
+  guint32 take_id () noexcept
+  {
+    if (free_ids.empty ())
+      return kNoId;
+    const guint32 id = free_ids.back ();
+    free_ids.pop_back ();
+    return id;
+  }
+  /* (M) capacity reserved at set_config: never allocates */
+  void give_id (guint32 id) noexcept
+  {
+    if (id != kNoId)
+      free_ids.push_back (id);
   }
   size_t allocated () const noexcept { return table.size (); }
   bool can_grow () const noexcept
   {
     return set.max == 0 || allocated () + pending < set.max;
   }
-  /* (M) Whether the refill thread has work. */
+  /* (M) Whether the refill thread has work: below max, fewer free buffers
+   * (counting those being allocated) than the low watermark, than the
+   * acquirers waiting, or than one when a DONTWAIT acquire asked for one.
+   * Whoever finds the pool empty below max with refill on counts itself in
+   * waiters (or sets asked) before it wakes the refill thread, so this holds
+   * for it even with a low watermark of 0. */
   bool refill_needed () const noexcept
   {
-    if (!set.refill || flushing || quit || !running || !can_grow ())
+    if (!set.refill || flushing || quit || !running || !can_grow () || free_ids.empty ())
       return false;
     if (allocated () + pending < set.min)
       return true;
-    const size_t want = std::max<size_t> (set.low_watermark, waiters);
-    return ring.size () + pending < std::min (want, ring.capacity ());
+    const size_t want =
+        std::max<size_t> ({ size_t (set.low_watermark), size_t (waiters), size_t (asked ? 1 : 0) });
+    return stack.size () + pending < want;
+  }
+  /* (M) Wake the refill thread if it sleeps and has work. */
+  void wake_refill_locked () noexcept
+  {
+    if (refill_idle.load (std::memory_order_relaxed) && refill_needed ()) {
+      refill_idle.store (false, std::memory_order_relaxed);
+      refill_cv.notify_one ();
+    }
   }
   /* (M) Room for @buffers live buffers; only on the allocation path. */
   void reserve (size_t buffers)
@@ -676,8 +844,9 @@ warn_lock_refused (GstDmakitBufferPool *self, Impl &s, guint64 failures) noexcep
                       s.lay.size, failures, guint64 (rl.rlim_cur), s.lay.describe.get ());
 }
 
-/* (M) Register a freshly allocated buffer. Returns false when it does not fit
- * this configuration (offset mismatch) and must be freed. */
+/* (M) Register a freshly allocated buffer, with the id (or kNoId) taken for
+ * it. Returns false when it does not fit this configuration (offset
+ * mismatch) and must be freed; the id is given back. */
 static bool
 register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
 {
@@ -690,9 +859,14 @@ register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
   } else if (offset != s.mem_offset) {
     GST_WARNING_OBJECT (self, "allocator gave memory at offset %" G_GSIZE_FORMAT
                         ", the pool's buffers use %" G_GSIZE_FORMAT, offset, s.mem_offset);
+    s.give_id (std::exchange (slot.id, kNoId));
     return false;
   }
   slot.generation = s.generation;
+  if (slot.id != kNoId) {
+    s.stack.set_buffer (slot.id, slot.buf);
+    s.ids.insert (slot.buf, slot.id);
+  }
   s.table.insert (slot);
   s.live.store (guint (s.table.size ()), std::memory_order_relaxed);
   s.stats.allocations++;
@@ -711,12 +885,18 @@ register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
   return true;
 }
 
-/* (M) Forget a buffer: take it out of the table. False if it is not ours. */
+/* (M) Forget a buffer that is not in the free stack: take it out of the table
+ * and the id map, give its id back. False if it is not ours. */
 static bool
 unregister_slot (Impl &s, GstBuffer *buf, Slot *out) noexcept
 {
   if (!s.table.take (buf, out))
     return false;
+  if (out->id != kNoId && out->generation == s.generation) {
+    /* (the id of a buffer of an older configuration belongs to no stack) */
+    s.ids.erase (buf);
+    s.give_id (out->id);
+  }
   s.live.store (guint (s.table.size ()), std::memory_order_relaxed);
   s.stats.frees++;
   s.stats.bytes_held -= out->bytes;
@@ -725,25 +905,22 @@ unregister_slot (Impl &s, GstBuffer *buf, Slot *out) noexcept
   return true;
 }
 
-/* (M) Put a buffer that is not a release (preallocated, refilled) in the ring.
- * False when the ring has no room (max-buffers 0 and more free buffers than
- * its capacity): the caller frees the buffer. */
+/* (M) Put a registered buffer that is not a release (preallocated, refilled)
+ * in the free stack. False for an extra buffer (no id): the caller frees it. */
 static bool
-push_other (Impl &s, GstBuffer *buf) noexcept
+push_other (Impl &s, const Slot &slot) noexcept
 {
+  if (slot.id == kNoId)
+    return false;
   bool wake = false;
-  while (!s.ring.push (buf, &wake)) {
-    if (s.ring.size () >= s.ring.capacity ())
-      return false;
-    g_thread_yield (); /* a pop still finishing on that cell */
-  }
+  s.stack.push (slot.id, &wake);
   s.other_pushes.add (1);
   if (wake || s.waiters > 0)
     s.buffer_cv.notify_all ();
   return true;
 }
 
-/* Wake the acquirers sleeping on an empty ring (a push saw their flag). Taking
+/* Wake the acquirers sleeping on an empty stack (a push saw their flag). Taking
  * the mutex first guarantees that whoever set the flag is already waiting. */
 static G_GNUC_NO_INLINE void
 wake_sleepers (Impl &s) noexcept
@@ -758,15 +935,8 @@ wake_sleepers (Impl &s) noexcept
 static G_GNUC_NO_INLINE void
 kick_refill (Impl &s) noexcept
 {
-  bool kick;
-  {
-    std::lock_guard<std::mutex> lk (s.mutex);
-    kick = s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ();
-    if (kick)
-      s.refill_idle.store (false, std::memory_order_relaxed);
-  }
-  if (kick)
-    s.refill_cv.notify_one ();
+  std::lock_guard<std::mutex> lk (s.mutex);
+  s.wake_refill_locked ();
 }
 
 /* After a buffer left the pool: note the highest outstanding count, and wake
@@ -776,7 +946,7 @@ static inline void
 after_acquire (Impl &s) noexcept
 {
   const guint live = s.live.load (std::memory_order_relaxed);
-  const size_t free_now = s.ring.size ();
+  const size_t free_now = s.stack.size ();
   const guint64 out = live > free_now ? live - free_now : 0;
   guint64 max_out = s.max_outstanding.load (std::memory_order_relaxed);
   while (G_UNLIKELY (out > max_out) &&
@@ -791,12 +961,16 @@ after_acquire (Impl &s) noexcept
   }
 }
 
-static size_t
-ring_capacity (const Settings &set) noexcept
+/* How many buffers the pool tracks in its free stack (ids): max-buffers, or
+ * with max-buffers 0 at least 256 (more for a large min or watermark), up to
+ * kMaxIds. Buffers beyond it are extras: handed out once, freed on return. */
+static guint32
+id_capacity (const Settings &set) noexcept
 {
-  if (set.max)
-    return 2 * size_t (set.max);
-  return std::max<size_t> ({ 64, 2 * size_t (set.min), 2 * size_t (set.low_watermark) });
+  const size_t want = set.max ? size_t (set.max)
+                              : std::max<size_t> ({ 256, 2 * size_t (set.min),
+                                                    2 * size_t (set.low_watermark) });
+  return guint32 (std::min<size_t> (want, kMaxIds));
 }
 
 /* ---- refill thread --------------------------------------------------------------- */
@@ -820,24 +994,27 @@ refill_thread_main (gpointer data) noexcept
     }
     if (s.refill_needed ()) {
       s.reserve (s.allocated () + s.pending + 1);
+      const guint32 id = s.take_id (); /* refill_needed(): there is one */
       s.pending++;
       lk.unlock ();
       Slot slot;
       const GstFlowReturn ret = alloc_one (self, &slot);
       lk.lock ();
       s.pending--;
+      slot.id = id;
       if (ret == GST_FLOW_OK && register_slot (self, s, slot)) {
-        if (push_other (s, slot.buf)) {
-          s.stats.refills++;
-          continue;
-        }
-        Slot gone;
-        unregister_slot (s, slot.buf, &gone);
+        push_other (s, slot); /* has an id: always fits */
+        s.stats.refills++;
+        s.asked = false;
+        continue;
       }
       if (ret == GST_FLOW_OK) {
+        /* register_slot() gave the id back */
         lk.unlock ();
         free_slot (slot);
         lk.lock ();
+      } else {
+        s.give_id (id);
       }
       s.stats.alloc_failures++;
       if (!s.alloc_warned) {
@@ -883,8 +1060,8 @@ shutdown_pool (GstDmakitBufferPool *self) noexcept
   size_t still_out = 0;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
-    dead.reserve (s.ring.size () + s.grave_n);
-    while (GstBuffer *buf = s.ring.pop ()) {
+    dead.reserve (s.stack.size () + s.grave_n);
+    while (GstBuffer *buf = s.stack.pop ()) {
       s.drained.add (1);
       Slot slot;
       if (unregister_slot (s, buf, &slot))
@@ -939,13 +1116,15 @@ start_pool (GstDmakitBufferPool *self) noexcept
     s.quit = false;
     s.running = true;
     s.inactive_noted = false;
+    s.asked = false;
     s.lock_warned = false;
     s.alloc_warned = false;
     s.reserve (std::max<size_t> (set.max, s.table.size () + fresh.size ()));
     for (Slot &slot : fresh) {
+      slot.id = s.take_id ();
       if (!register_slot (self, s, slot))
         continue;
-      if (push_other (s, slot.buf)) {
+      if (push_other (s, slot)) {
         slot.buf = nullptr;
       } else {
         Slot gone;
@@ -1245,8 +1424,15 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
     s.hot_max.store (set.max, std::memory_order_relaxed);
     s.hot_low_watermark.store (set.refill ? set.low_watermark : 0, std::memory_order_relaxed);
     s.reserve (std::max<size_t> ({ size_t (max), size_t (min), size_t (8) }));
-    /* nothing is out and the refill thread is gone: nobody touches the ring */
-    s.ring.init (ring_capacity (set));
+    /* nothing is out (GstBufferPool refuses set_config then) and the refill
+     * thread is gone: nobody touches the stack or the id map */
+    const guint32 ids = id_capacity (set);
+    s.stack.init (ids);
+    s.ids.init (ids);
+    s.free_ids.clear ();
+    s.free_ids.reserve (ids);
+    for (guint32 id = ids; id > 0; id--)
+      s.free_ids.push_back (id - 1);
   }
 
   gst_buffer_pool_config_set_params (config, caps_ref.get (), size, min, max);
@@ -1311,18 +1497,11 @@ gst_dmakit_buffer_pool_flush_stop (GstBufferPool *pool) noexcept
     if (!start_pool (self))
       GST_ERROR_OBJECT (self, "could not start; acquires will allocate or wait");
   }
-  bool kick;
-  {
-    std::lock_guard<std::mutex> lk (s.mutex);
-    s.flushing = false;
-    s.flushing_hint.store (false, std::memory_order_release);
-    s.inactive_noted = false;
-    kick = s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ();
-    if (kick)
-      s.refill_idle.store (false, std::memory_order_relaxed);
-  }
-  if (kick)
-    s.refill_cv.notify_one ();
+  std::lock_guard<std::mutex> lk (s.mutex);
+  s.flushing = false;
+  s.flushing_hint.store (false, std::memory_order_release);
+  s.inactive_noted = false;
+  s.wake_refill_locked ();
 }
 
 static GstFlowReturn
@@ -1406,7 +1585,7 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
   std::unique_lock<std::mutex> lk (s.mutex);
   const GstClockTime timeout = s.set.timeout;
   const bool timed = GST_CLOCK_TIME_IS_VALID (timeout) && timeout > 0;
-  bool counted_exhausted = false, waited = false;
+  bool counted_exhausted = false, waited = false, gave_up_slot = false;
   guint64 wait_start = 0;
   Clock::time_point deadline;
   GstFlowReturn ret;
@@ -1416,25 +1595,42 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
       ret = GST_FLOW_FLUSHING;
       break;
     }
-    if ((*buffer = s.ring.pop ())) {
+    if ((*buffer = s.stack.pop ())) {
       ret = GST_FLOW_OK;
       break;
     }
+    /* No free buffer. Below max somebody must allocate, or this acquire
+     * would wait for a buffer nobody produces:
+     *  - refill off (or the pool not started): this thread, like the stock
+     *    pool;
+     *  - refill on: always the refill thread, never this one. A blocking
+     *    acquire counts itself in waiters, a DONTWAIT one sets asked, before
+     *    waking it, so refill_needed() holds for it whatever the watermark;
+     *  - refill on, but every id taken (more than max(256, 2 x min) buffers
+     *    live with max-buffers 0, or above kMaxIds): the refill thread cannot
+     *    pool more; this thread allocates an extra buffer, freed on return.
+     * At max, a release (or flushing) wakes the waiters. */
     const bool can_grow = s.can_grow ();
-    if (can_grow && (!s.set.refill || !s.running)) {
-      /* refill off: like the stock pool, allocate on the caller's thread */
+    if (can_grow && (!s.set.refill || !s.running || s.free_ids.empty ())) {
       s.reserve (s.allocated () + s.pending + 1);
+      const guint32 id = s.take_id ();
       s.pending++;
       lk.unlock ();
       Slot slot;
       ret = alloc_one (self, &slot);
       lk.lock ();
       s.pending--;
-      if (ret == GST_FLOW_OK && !register_slot (self, s, slot))
+      slot.id = id;
+      if (ret != GST_FLOW_OK)
+        s.give_id (id);
+      else if (!register_slot (self, s, slot)) /* gives the id back */
         ret = GST_FLOW_ERROR;
       if (ret != GST_FLOW_OK) {
         s.stats.alloc_failures++;
         const guint64 failures = s.stats.alloc_failures;
+        /* Others may wait because our allocation counted towards max: it is
+         * free again, they must look again (below, on leaving). */
+        gave_up_slot = true;
         lk.unlock ();
         if (slot.buf)
           free_slot (slot);
@@ -1445,7 +1641,7 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
         ret = GST_FLOW_ERROR;
         break;
       }
-      if (s.flushing && push_other (s, slot.buf)) {
+      if (s.flushing && push_other (s, slot)) {
         ret = GST_FLOW_FLUSHING;
         break;
       }
@@ -1458,6 +1654,11 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
       counted_exhausted = true;
     }
     if (dontwait) {
+      if (can_grow) {
+        /* refill on: ask the refill thread for one, so that a retry finds it */
+        s.asked = true;
+        s.wake_refill_locked ();
+      }
       ret = GST_FLOW_EOS;
       break;
     }
@@ -1468,26 +1669,22 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
       if (timed)
         deadline = Clock::now () + std::chrono::nanoseconds (timeout);
     }
-    if (s.refill_idle.load (std::memory_order_relaxed) && s.refill_needed ()) {
-      s.refill_idle.store (false, std::memory_order_relaxed);
-      s.refill_cv.notify_one ();
-    }
-    /* Ask the next push to wake us. A push already counted but not yet in its
-     * cell shows as pushes > pops: it lands in a moment, do not sleep. */
-    if (s.ring.announce_waiter () > s.ring.pops ()) {
-      lk.unlock ();
-      g_thread_yield ();
-      lk.lock ();
+    /* Count ourselves before asking the refill thread: with a low watermark
+     * of 0 we are the only reason for it to allocate. */
+    s.waiters++;
+    s.wake_refill_locked ();
+    /* Ask the next push to wake us; a buffer pushed meanwhile: take it. */
+    if (s.stack.announce_waiter ()) {
+      s.waiters--;
       continue;
     }
-    s.waiters++;
     bool timed_out = false;
     if (timed)
       timed_out = s.buffer_cv.wait_until (lk, deadline) == std::cv_status::timeout;
     else
       s.buffer_cv.wait (lk);
     s.waiters--;
-    if (timed_out && !s.flushing && s.ring.size () == 0) {
+    if (timed_out && !s.flushing && s.stack.size () == 0) {
       s.stats.timeouts++;
       const guint64 out = s.acquires () - s.releases ();
       const size_t allocated = s.allocated ();
@@ -1511,8 +1708,10 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
     s.stats.wait_total_ns += w;
     s.stats.wait_max_ns = std::max (s.stats.wait_max_ns, w);
   }
-  /* we leave without a buffer while one is free and others sleep: pass it on */
-  const bool pass_on = ret != GST_FLOW_OK && s.waiters > 0 && s.ring.size () > 0;
+  /* we leave without a buffer while one is free, or while the slot our failed
+   * allocation held is free again, and others sleep: pass it on */
+  const bool pass_on =
+      ret != GST_FLOW_OK && s.waiters > 0 && (s.stack.size () > 0 || gave_up_slot);
   lk.unlock ();
   if (pass_on)
     s.buffer_cv.notify_all ();
@@ -1529,7 +1728,7 @@ gst_dmakit_buffer_pool_acquire_buffer (GstBufferPool *pool, GstBuffer **buffer,
   Impl &s = *self->impl;
   if (G_LIKELY (!s.flushing_hint.load (std::memory_order_acquire))) {
     /* hot path: one CAS, no lock, no allocation, no syscall */
-    GstBuffer *buf = s.ring.pop ();
+    GstBuffer *buf = s.stack.pop ();
     if (G_LIKELY (buf)) {
       *buffer = buf;
       after_acquire (s);
@@ -1582,7 +1781,8 @@ reset_and_check (Impl &s, GstBuffer *buffer) noexcept
   return nullptr;
 }
 
-/* The buffer leaves the pool, or the ring refused it. With nothing held. */
+/* The buffer leaves the pool, or the hot path could not tell its id. With
+ * nothing held. */
 static G_GNUC_NO_INLINE void
 release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
               bool inactive) noexcept
@@ -1591,24 +1791,16 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
   std::unique_lock<std::mutex> lk (s.mutex);
   const Slot *slot = s.table.find (buffer);
   if (slot && !reason && !inactive && slot->generation == s.generation) {
-    /* the ring refused it: a pop still finishing on that cell, or (max-buffers
-     * 0) more free buffers than its capacity */
-    bool wake = false, pushed = false;
-    for (int i = 0; i < 100 && !(pushed = s.ring.push (buffer, &wake)); i++) {
-      if (s.ring.size () >= s.ring.capacity ())
-        break;
-      lk.unlock ();
-      g_thread_yield ();
-      lk.lock ();
-    }
-    if (pushed) {
+    if (slot->id != kNoId) {
+      /* the id lookup overlapped a deletion from the id map: push it here */
+      bool wake = false;
+      s.stack.push (slot->id, &wake);
       lk.unlock ();
       if (wake)
         s.buffer_cv.notify_all ();
       return;
     }
-    reason = "the pool has more free buffers than room for them";
-    slot = s.table.find (buffer);
+    reason = "it is an extra buffer beyond the ids of the pool's free stack";
   }
 
   s.slow_releases.add (1);
@@ -1630,8 +1822,8 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
     /* first buffer back after a deactivation: free the idle ones too */
     s.inactive_noted = true;
     note_inactive = true;
-    drained.reserve (s.ring.size ());
-    while (GstBuffer *idle = s.ring.pop ()) {
+    drained.reserve (s.stack.size ());
+    while (GstBuffer *idle = s.stack.pop ()) {
       s.drained.add (1);
       Slot islot;
       if (unregister_slot (s, idle, &islot))
@@ -1684,10 +1876,12 @@ gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) n
     inactive = !gst_buffer_pool_is_active (pool);
 
   if (G_LIKELY (!reason && !inactive)) {
-    /* hot path: one CAS, no lock, no allocation, no syscall unless a sleeper
-     * asked to be woken */
-    bool wake = false;
-    if (G_LIKELY (s.ring.push (buffer, &wake))) {
+    /* hot path: an id lookup and one CAS, no lock, no allocation, no syscall
+     * unless a sleeper asked to be woken */
+    const guint32 id = s.ids.lookup (buffer);
+    if (G_LIKELY (id != kNoId)) {
+      bool wake = false;
+      s.stack.push (id, &wake);
       if (G_UNLIKELY (wake))
         wake_sleepers (s);
       return;
@@ -2048,7 +2242,7 @@ gst_dmakit_buffer_pool_get_stats (GstBufferPool *pool)
     std::lock_guard<std::mutex> lk (s.mutex);
     st = s.stats;
     allocated = s.allocated ();
-    free_n = s.ring.size ();
+    free_n = s.stack.size ();
     generation = s.generation;
     set = s.set;
     size = s.lay.size;

@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <string>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -228,11 +229,21 @@ private:
   std::string path_;
 };
 
+/* FNV-1a over @size bytes */
+inline guint64
+checksum (const guint8 *data, gsize size)
+{
+  guint64 h = 14695981039346656037ull;
+  for (gsize i = 0; i < size; i++)
+    h = (h ^ data[i]) * 1099511628211ull;
+  return h;
+}
+
 inline guint64
 file_size (const std::string &path)
 {
   struct stat st;
-  return stat (path.c_str (), &st) == 0 ? guint64 (st.st_size) : 0;
+  return ::stat (path.c_str (), &st) == 0 ? guint64 (st.st_size) : 0;
 }
 
 /* ---- GStreamer log capture ------------------------------------------------ */
