@@ -218,10 +218,7 @@ public:
   void init (guint32 capacity)
   {
     capacity = std::max<guint32> (1, std::min (capacity, kMaxIds));
-    bufs_.reset (new GstBuffer *[capacity] ());
-    next_.reset (new std::atomic<guint32>[capacity]);
-    for (guint32 i = 0; i < capacity; i++)
-      next_[i].store (0, std::memory_order_relaxed);
+    nodes_.reset (new Node[capacity]);
     capacity_ = capacity;
     const guint64 w = top_.load (std::memory_order_relaxed);
     top_.store (make (0, 0, tag_of (w), false), std::memory_order_relaxed);
@@ -229,7 +226,7 @@ public:
   guint32 capacity () const noexcept { return capacity_; }
 
   /* (M) Before the first push of @id. */
-  void set_buffer (guint32 id, GstBuffer *buf) noexcept { bufs_[id] = buf; }
+  void set_buffer (guint32 id, GstBuffer *buf) noexcept { nodes_[id].buf = buf; }
 
   /* Each id is in the stack at most once, so there is always room. *wake
    * tells whether a sleeper asked to be woken. */
@@ -237,7 +234,7 @@ public:
   {
     guint64 w = top_.load (std::memory_order_relaxed);
     for (;;) {
-      next_[id].store (head_of (w), std::memory_order_relaxed);
+      nodes_[id].next.store (head_of (w), std::memory_order_relaxed);
       const guint32 tag = tag_of (w) + 1;
       if (top_.compare_exchange_weak (w, make (id + 1, size_of (w) + 1, tag, false),
                                       std::memory_order_release, std::memory_order_relaxed)) {
@@ -256,10 +253,11 @@ public:
       const guint32 head = head_of (w);
       if (head == 0)
         return nullptr;
-      const guint32 next = next_[head - 1].load (std::memory_order_relaxed);
+      const Node &node = nodes_[head - 1];
+      const guint32 next = node.next.load (std::memory_order_relaxed);
       if (top_.compare_exchange_weak (w, make (next, size_of (w) - 1, tag_of (w), w & kFlag),
                                       std::memory_order_acquire, std::memory_order_acquire))
-        return bufs_[head - 1];
+        return node.buf;
     }
   }
   /* Set the sleeper flag; true when the stack was not empty at that moment
@@ -307,8 +305,11 @@ private:
     *pops = *pushes - size_of (w);
   }
 
-  std::unique_ptr<GstBuffer *[]> bufs_;           /* id -> buffer */
-  std::unique_ptr<std::atomic<guint32>[]> next_; /* id -> id + 1 of the one below, 0 */
+  struct Node {
+    std::atomic<guint32> next{ 0 }; /* id + 1 of the buffer below, 0 */
+    GstBuffer *buf = nullptr;       /* written under the mutex before the first push */
+  };
+  std::unique_ptr<Node[]> nodes_; /* by id */
   guint32 capacity_ = 0;
   alignas (64) std::atomic<guint64> top_{ 0 };
   std::atomic<guint64> half_wraps_{ 0 };
@@ -352,9 +353,11 @@ public:
       if (k == buf)
         break;
     }
+    /* A seqlock without fences (ThreadSanitizer does not model them): the
+     * writes below are release stores, the reader's loads acquire loads, so a
+     * reader that sees any of them sees the odd count in its second read. */
     const guint32 seq = seq_.load (std::memory_order_relaxed);
     seq_.store (seq + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence (std::memory_order_release);
     for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
       GstBuffer *k = cells_[j].key.load (std::memory_order_relaxed);
       if (!k)
@@ -363,12 +366,12 @@ public:
       /* leave j where it is when its home lies cyclically in (i, j] */
       if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
         continue;
-      cells_[i].id.store (cells_[j].id.load (std::memory_order_relaxed), std::memory_order_relaxed);
-      cells_[i].key.store (k, std::memory_order_relaxed);
+      cells_[i].id.store (cells_[j].id.load (std::memory_order_relaxed), std::memory_order_release);
+      cells_[i].key.store (k, std::memory_order_release);
       i = j;
     }
-    cells_[i].key.store (nullptr, std::memory_order_relaxed);
-    cells_[i].id.store (kNoId, std::memory_order_relaxed);
+    cells_[i].key.store (nullptr, std::memory_order_release);
+    cells_[i].id.store (kNoId, std::memory_order_release);
     seq_.store (seq + 2, std::memory_order_release);
   }
   /* Any thread. kNoId when @buf is not there, or a deletion ran meanwhile. */
@@ -379,15 +382,14 @@ public:
     const guint32 seq = seq_.load (std::memory_order_acquire);
     guint32 id = kNoId;
     for (size_t i = hash (buf) & mask_, n = 0; n <= mask_; i = (i + 1) & mask_, n++) {
-      GstBuffer *k = cells_[i].key.load (std::memory_order_relaxed);
+      GstBuffer *k = cells_[i].key.load (std::memory_order_acquire);
       if (k == buf) {
-        id = cells_[i].id.load (std::memory_order_relaxed);
+        id = cells_[i].id.load (std::memory_order_acquire);
         break;
       }
       if (!k)
         break;
     }
-    std::atomic_thread_fence (std::memory_order_acquire);
     if (G_UNLIKELY ((seq & 1) || seq_.load (std::memory_order_relaxed) != seq))
       return kNoId;
     return id;
@@ -1958,8 +1960,10 @@ gst_dmakit_buffer_pool_class_init (GstDmakitBufferPoolClass *klass)
  * gst_dmakit_buffer_pool_new:
  *
  * Creates a pool that preallocates its buffers on activation, hands them out
- * without allocating or making syscalls, refills from a background thread,
- * and counts everything (see gst_dmakit_buffer_pool_get_stats()). Unless the
+ * without allocating or making syscalls (the buffer released last first:
+ * last in, first out, so its memory is likely still cached), refills from a
+ * background thread, and counts everything (see
+ * gst_dmakit_buffer_pool_get_stats()). Unless the
  * config names an allocator, it allocates from a #GstDmakitAllocator
  * (%GST_DMAKIT_BACKEND_AUTO).
  *
@@ -1982,6 +1986,10 @@ gst_dmakit_buffer_pool_new (void)
  * @low_watermark: how many free buffers the refill thread keeps ready (bounded by max-buffers)
  *
  * Stores the low watermark (key `dmakit-low-watermark`, default 1) in @config.
+ * With 0 the refill thread keeps no spare buffers: it allocates one only for
+ * an acquire that finds the pool empty below max-buffers (a blocking acquire
+ * waits for it; a %GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT one returns
+ * %GST_FLOW_EOS and a retry gets it).
  *
  * Since: 0.1
  */

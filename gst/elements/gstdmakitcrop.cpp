@@ -259,6 +259,14 @@ struct Impl {
   Settings settings;
   bool need_update = false;
   GCharPtr copy_reason; /* why the copy path was chosen, or NULL */
+  /* The last negotiation refusal posted as an error (its text and caps), so
+   * that the same refusal is posted once: basesrc renegotiates while a
+   * reconfigure is pending and basetransform asks again at every buffer,
+   * which would otherwise post it again each time. Cleared at start and stop. */
+  GCharPtr last_refusal;
+  /* AUTO backend, for the pools we make. Set in start(), cleared in stop():
+   * a query can arrive while that happens, so it is read under the lock. */
+  ObjectRef<GstAllocator> allocator;
 
   /* Streaming state: written while negotiating, read while streaming (both on
    * the streaming thread). */
@@ -269,7 +277,6 @@ struct Impl {
   Crop crop;
   Path path = Path::None;
   guint downstream_min = 0;
-  ObjectRef<GstAllocator> allocator; /* AUTO backend, for the pools we make */
   std::atomic<int> path_for_stats{0};
 
   std::atomic<guint64> frames{0};
@@ -318,6 +325,42 @@ impl_of (gpointer self) noexcept
 {
   return GST_DMAKIT_CROP (self)->impl;
 }
+
+/* Our allocator (a new reference, or NULL before start and after stop). */
+static ObjectRef<GstAllocator>
+get_allocator (GstDmakitCrop *self) noexcept
+{
+  ObjectLocker lock (self);
+  return self->impl->allocator;
+}
+
+/* TRUE if this refusal (@text for @caps) was not posted yet: post it then.
+ * Repeating the same refusal only logs it. */
+static bool
+refusal_is_new (GstDmakitCrop *self, const gchar *text, GstCaps *caps) noexcept
+{
+  GCharPtr caps_str (caps ? gst_caps_to_string (caps) : g_strdup ("(none)"));
+  GCharPtr key (g_strconcat (text, "\n", caps_str.get (), nullptr));
+  ObjectLocker lock (self);
+  if (self->impl->last_refusal && g_str_equal (self->impl->last_refusal.get (), key.get ())) {
+    GST_DEBUG_OBJECT (self, "refusing again (already posted): %s", text);
+    return false;
+  }
+  self->impl->last_refusal = std::move (key);
+  return true;
+}
+
+/* GST_ELEMENT_ERROR for a refusal to negotiate @caps, posted once (see
+ * refusal_is_new()). @text is a g_strdup_printf() result (transfer full),
+ * @debug_args the parenthesised debug format and arguments. */
+#define CROP_REFUSE(self, caps, domain, code, text, debug_args)                                \
+  G_STMT_START                                                                                \
+  {                                                                                           \
+    GCharPtr refusal_text_ (text);                                                            \
+    if (refusal_is_new ((self), refusal_text_.get (), (caps)))                                \
+      GST_ELEMENT_ERROR ((self), domain, code, ("%s", refusal_text_.get ()), debug_args);     \
+  }                                                                                           \
+  G_STMT_END
 
 /* ---- crop arithmetic --------------------------------------------------------- */
 
@@ -528,14 +571,14 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
   GstVideoInfo in_info, out_info;
   if (!gst_video_info_from_caps (&in_info, incaps) ||
       !gst_video_info_from_caps (&out_info, outcaps)) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Invalid video caps."),
-                       ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+    CROP_REFUSE (self, incaps, CORE, NEGOTIATION, g_strdup ("Invalid video caps."),
+                 ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
     return FALSE;
   }
   if (GST_VIDEO_INFO_FORMAT (&in_info) != GST_VIDEO_INFO_FORMAT (&out_info) ||
       !crop_format_supported (GST_VIDEO_INFO_FORMAT (&in_info))) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("Unsupported format for cropping."),
-                       ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+    CROP_REFUSE (self, incaps, CORE, NEGOTIATION, g_strdup ("Unsupported format for cropping."),
+                 ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
     return FALSE;
   }
 
@@ -550,12 +593,13 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
     case CropResult::Ok:
       break;
     case CropResult::TooLarge:
-      GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-                         ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d frame: "
-                          "the crop is as large as the frame or larger.",
-                          s.left, s.right, s.top, s.bottom, GST_VIDEO_INFO_WIDTH (&in_info),
-                          GST_VIDEO_INFO_HEIGHT (&in_info)),
-                         ("in %" GST_PTR_FORMAT, incaps));
+      CROP_REFUSE (self, incaps, STREAM, FORMAT,
+                   g_strdup_printf ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d "
+                                    "frame: the crop is as large as the frame or larger.",
+                                    s.left, s.right, s.top, s.bottom,
+                                    GST_VIDEO_INFO_WIDTH (&in_info),
+                                    GST_VIDEO_INFO_HEIGHT (&in_info)),
+                   ("in %" GST_PTR_FORMAT, incaps));
       return FALSE;
     case CropResult::Mismatch: {
       /* A side changed while these caps were being chosen. Crop what the
@@ -564,8 +608,9 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
       const gint dx = GST_VIDEO_INFO_WIDTH (&in_info) - GST_VIDEO_INFO_WIDTH (&out_info);
       const gint dy = GST_VIDEO_INFO_HEIGHT (&in_info) - GST_VIDEO_INFO_HEIGHT (&out_info);
       if (dx < 0 || dy < 0) {
-        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("The output is larger than the input."),
-                           ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+        CROP_REFUSE (self, incaps, CORE, NEGOTIATION,
+                     g_strdup ("The output is larger than the input."),
+                     ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
         return FALSE;
       }
       crop.left = guint (CLAMP (s.left, 0, dx));
@@ -631,6 +676,7 @@ set_path (GstDmakitCrop *self, Path path, gchar *reason) noexcept
   impl->path_for_stats.store (int (path), std::memory_order_relaxed);
   ObjectLocker lock (self);
   impl->copy_reason.reset (reason);
+  impl->last_refusal.reset (); /* negotiated: a later refusal is news again */
 }
 
 /* Frames start on a cache line: the system allocator's default alignment is
@@ -659,10 +705,10 @@ lean_pool (GstStructure *config) noexcept
 
 /* Whether our AUTO allocator gives real DMA-BUFs here (not the memfd fallback). */
 static bool
-have_dmabuf_allocator (Impl *impl) noexcept
+is_dmabuf_allocator (GstAllocator *allocator) noexcept
 {
-  return impl->allocator &&
-         gst_dmakit_allocator_get_backend (impl->allocator.get ()) != GST_DMAKIT_BACKEND_MEMFD;
+  return allocator &&
+         gst_dmakit_allocator_get_backend (allocator) != GST_DMAKIT_BACKEND_MEMFD;
 }
 
 /* The memory for buffers of our own pools (transfer full, NULL if none fits):
@@ -670,10 +716,11 @@ have_dmabuf_allocator (Impl *impl) noexcept
  * nothing, and system-memory caps get system memory: the memfd fallback would
  * only add an fd per buffer, and nothing downstream asked for fd memory. */
 static GstAllocator *
-own_pool_allocator (Impl *impl, bool dmabuf_caps) noexcept
+own_pool_allocator (GstDmakitCrop *self, bool dmabuf_caps) noexcept
 {
-  if (have_dmabuf_allocator (impl))
-    return GST_ALLOCATOR (gst_object_ref (impl->allocator.get ()));
+  ObjectRef<GstAllocator> ours = get_allocator (self);
+  if (is_dmabuf_allocator (ours.get ()))
+    return ours.release ();
   if (dmabuf_caps)
     return nullptr;
   return gst_allocator_find (GST_ALLOCATOR_SYSMEM);
@@ -759,39 +806,40 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
     return TRUE;
   }
 
-  /* The copy path: refuse it when the settings say so. */
+  /* The copy path: refuse it when the settings say so. Each refusal is
+   * posted once (basetransform and basesrc retry negotiation). */
+  GstCaps *outcaps = nullptr;
+  gst_query_parse_allocation (query, &outcaps, nullptr);
   if (s.roi_type != 0) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-                       ("roi-type=%s crops each frame by meta, but %s.",
-                        g_quark_to_string (s.roi_type), reason.get ()),
-                       ("Use a downstream element that accepts GstVideoMeta and "
-                        "GstVideoCropMeta (e.g. dmakitsink), or unset roi-type."));
+    CROP_REFUSE (self, outcaps, CORE, NEGOTIATION,
+                 g_strdup_printf ("roi-type=%s crops each frame by meta, but %s.",
+                                  g_quark_to_string (s.roi_type), reason.get ()),
+                 ("Use a downstream element that accepts GstVideoMeta and "
+                  "GstVideoCropMeta (e.g. dmakitsink), or unset roi-type."));
     return FALSE;
   }
   if (s.mode == GST_DMAKIT_CROP_MODE_META) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-                       ("mode=meta, but %s, so the crop cannot be done by meta.", reason.get ()),
-                       ("downstream supports GstVideoMeta: %s, GstVideoCropMeta: %s, "
-                        "GstDmakitRoiMeta: %s",
-                        has_vmeta ? "yes" : "no", has_crop ? "yes" : "no", has_roi ? "yes" : "no"));
+    CROP_REFUSE (self, outcaps, CORE, NEGOTIATION,
+                 g_strdup_printf ("mode=meta, but %s, so the crop cannot be done by meta.",
+                                  reason.get ()),
+                 ("downstream supports GstVideoMeta: %s, GstVideoCropMeta: %s, "
+                  "GstDmakitRoiMeta: %s",
+                  has_vmeta ? "yes" : "no", has_crop ? "yes" : "no", has_roi ? "yes" : "no"));
     return FALSE;
   }
   if (s.strict) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED,
-                       ("strict-zero-copy is set, but dmakitcrop would have to copy every frame: "
-                        "%s.",
-                        reason.get ()),
-                       ("downstream supports GstVideoMeta: %s, GstVideoCropMeta: %s, "
-                        "GstDmakitRoiMeta: %s",
-                        has_vmeta ? "yes" : "no", has_crop ? "yes" : "no", has_roi ? "yes" : "no"));
+    CROP_REFUSE (self, outcaps, STREAM, FAILED,
+                 g_strdup_printf ("strict-zero-copy is set, but dmakitcrop would have to copy "
+                                  "every frame: %s.",
+                                  reason.get ()),
+                 ("downstream supports GstVideoMeta: %s, GstVideoCropMeta: %s, "
+                  "GstDmakitRoiMeta: %s",
+                  has_vmeta ? "yes" : "no", has_crop ? "yes" : "no", has_roi ? "yes" : "no"));
     return FALSE;
   }
-
-  GstCaps *outcaps = nullptr;
-  gst_query_parse_allocation (query, &outcaps, nullptr);
   if (!outcaps) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No output caps to allocate copies for."),
-                       (nullptr));
+    CROP_REFUSE (self, outcaps, CORE, NEGOTIATION,
+                 g_strdup ("No output caps to allocate copies for."), (nullptr));
     return FALSE;
   }
   const guint size = guint (GST_VIDEO_INFO_SIZE (&impl->out_info));
@@ -817,13 +865,13 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
     if (alloc && impl->dmabuf && !GST_IS_DMABUF_ALLOCATOR (alloc.get ()))
       alloc.reset ();
     if (!alloc)
-      alloc.reset (own_pool_allocator (impl, impl->dmabuf));
+      alloc.reset (own_pool_allocator (self, impl->dmabuf));
     if (!alloc) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-                         ("Cannot copy into memory:DMABuf buffers: %s offers no pool and no "
-                          "DMA-BUF backend is available here.",
-                          downstream.get ()),
-                         ("%s", reason.get ()));
+      CROP_REFUSE (self, outcaps, RESOURCE, NO_SPACE_LEFT,
+                   g_strdup_printf ("Cannot copy into memory:DMABuf buffers: %s offers no pool "
+                                    "and no DMA-BUF backend is available here.",
+                                    downstream.get ()),
+                   ("%s", reason.get ()));
       return FALSE;
     }
     pool.reset (gst_dmakit_buffer_pool_new ());
@@ -832,9 +880,10 @@ gst_dmakit_crop_decide_allocation (GstBaseTransform *trans, GstQuery *query) noe
     const guint max = qmax ? MAX (qmax, min) : 0;
     if (!configure_copy_pool (self, pool.get (), outcaps, size, min, max, has_vmeta,
                               alloc.get ())) {
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Failed to configure the copy buffer pool."),
-                         ("%u bytes, min %u, max %u, caps %" GST_PTR_FORMAT, size, min, max,
-                          outcaps));
+      CROP_REFUSE (self, outcaps, RESOURCE, SETTINGS,
+                   g_strdup ("Failed to configure the copy buffer pool."),
+                   ("%u bytes, min %u, max %u, caps %" GST_PTR_FORMAT, size, min, max,
+                    outcaps));
       return FALSE;
     }
     qmin = min;
@@ -884,7 +933,20 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
   if (!gst_query_find_allocation_meta (query, GST_DMAKIT_ROI_META_API_TYPE, nullptr))
     gst_query_add_allocation_meta (query, GST_DMAKIT_ROI_META_API_TYPE, nullptr);
 
-  if (!need_pool || gst_query_get_n_allocation_pools (query) > 0)
+  /* Downstream's pool, if it offered one, is what upstream should use. An
+   * entry without a pool (tee, or a sink that asked for none) only says how
+   * many buffers downstream holds: offer our pool with at least that many. */
+  guint entry_min = 0;
+  const bool have_entry = gst_query_get_n_allocation_pools (query) > 0;
+  if (have_entry) {
+    GstBufferPool *qpool = nullptr;
+    gst_query_parse_nth_allocation_pool (query, 0, &qpool, nullptr, &entry_min, nullptr);
+    if (qpool) {
+      gst_object_unref (qpool);
+      return TRUE;
+    }
+  }
+  if (!need_pool)
     return TRUE;
 
   GstVideoInfo info;
@@ -892,7 +954,7 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
     return TRUE;
   GstCapsFeatures *f = gst_caps_get_features (caps, 0);
   const bool dmabuf = f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF);
-  auto alloc = ObjectRef<GstAllocator>::adopt (own_pool_allocator (impl, dmabuf));
+  auto alloc = ObjectRef<GstAllocator>::adopt (own_pool_allocator (self, dmabuf));
   if (!alloc) {
     GST_DEBUG_OBJECT (self, "no DMA-BUF allocator to offer for %" GST_PTR_FORMAT, caps);
     return TRUE;
@@ -902,7 +964,7 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
    * upstream fills one at a time: one buffer, and no spare kept ready (see
    * lean_pool()). */
   const bool copy = impl->path != Path::Meta;
-  const guint min = copy ? 1 : impl->downstream_min + 1;
+  const guint min = copy ? 1 : MAX (impl->downstream_min, entry_min) + 1;
   auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
   GstStructure *config = gst_buffer_pool_get_config (pool.get ());
   gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
@@ -915,7 +977,10 @@ gst_dmakit_crop_propose_allocation (GstBaseTransform *trans, GstQuery *decide_qu
     GST_WARNING_OBJECT (self, "could not configure a pool to propose for %" GST_PTR_FORMAT, caps);
     return TRUE;
   }
-  gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
+  if (have_entry)
+    gst_query_set_nth_allocation_pool (query, 0, pool.get (), guint (info.size), min, 0);
+  else
+    gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
   if (gst_query_get_n_allocation_params (query) == 0)
     gst_query_add_allocation_param (query, alloc.get (), &params);
   GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool min %u for %" GST_PTR_FORMAT, min, caps);
@@ -1132,12 +1197,18 @@ gst_dmakit_crop_start (GstBaseTransform *trans) noexcept
   GstDmakitCrop *self = GST_DMAKIT_CROP (trans);
   Impl *impl = self->impl;
   GErrorPtr err;
-  impl->allocator.reset (gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, err.out ()));
-  if (!impl->allocator)
+  auto allocator = ObjectRef<GstAllocator>::adopt (
+      gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, err.out ()));
+  if (!allocator)
     GST_WARNING_OBJECT (self, "no dmakit allocator: %s; using downstream's or plain pools",
                         err ? err->message : "unknown error");
   else
-    GST_INFO_OBJECT (self, "allocator backend: %s", backend_nick (impl->allocator.get ()));
+    GST_INFO_OBJECT (self, "allocator backend: %s", backend_nick (allocator.get ()));
+  {
+    ObjectLocker lock (self);
+    impl->allocator = std::move (allocator);
+    impl->last_refusal.reset ();
+  }
   impl->frames = 0;
   impl->zero_copy_frames = 0;
   impl->copied_frames = 0;
@@ -1156,7 +1227,12 @@ gst_dmakit_crop_stop (GstBaseTransform *trans) noexcept
                    " copied (%" G_GUINT64_FORMAT " bytes)",
                    impl->frames.load (), impl->zero_copy_frames.load (),
                    impl->copied_frames.load (), impl->bytes_copied.load ());
-  impl->allocator.reset ();
+  ObjectRef<GstAllocator> allocator; /* dropped outside the lock */
+  {
+    ObjectLocker lock (self);
+    allocator = std::move (impl->allocator);
+    impl->last_refusal.reset ();
+  }
   impl->have_info = false;
   impl->path = Path::None;
   return TRUE;

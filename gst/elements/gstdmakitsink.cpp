@@ -44,7 +44,11 @@
 #include <fcntl.h>
 #include <memory>
 #include <new>
+#include <string>
+#include <csignal>
 #include <linux/futex.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -80,6 +84,10 @@ namespace {
 constexpr guint kDefaultMaxPending = 8;
 constexpr guint kMaxMaxPending = 4096;
 constexpr guint kMaxStrideAlign = 4096;
+/* When the element stops and its output (a pipe, FIFO or socket) takes no
+ * data for this long, the writer gives up on what is left (and says so)
+ * instead of blocking the state change for ever. */
+constexpr int kStopGraceMs = 1000;
 
 /* Property values; guarded by the object lock, copied out at start. */
 struct Settings {
@@ -123,13 +131,23 @@ struct Impl {
   /* Guarded by the object lock. */
   Settings settings;
 
-  /* Copied from the settings at start; constant while running. */
+  /* Written by start() and stop() under the object lock, constant in
+   * between. propose_allocation() can be called on a streaming thread while
+   * the element starts or stops (a query reaches a sink that is being shut
+   * down), so it reads them under the object lock. */
   Settings run;
-  std::atomic<int> overrun{GST_DMAKIT_SINK_OVERRUN_BLOCK};
   ObjectRef<GstAllocator> allocator; /* offered upstream with our pools */
-  std::atomic<const char *> backend{"none"}; /* its backend's nick, kept after stop */
   bool writing = false;              /* a location is open and the worker runs */
+
+  std::atomic<int> overrun{GST_DMAKIT_SINK_OVERRUN_BLOCK};
+  std::atomic<const char *> backend{"none"}; /* its backend's nick, kept after stop */
   UniqueFd fd;
+  /* For outputs that are not regular files (pipes, FIFOs, sockets, ttys):
+   * the fd is non-blocking and the writer polls it together with this
+   * eventfd, which stop() signals, so that stopping never waits for a reader
+   * that does not read. -1 for regular files, whose writes do not block. */
+  UniqueFd wake_fd;
+  std::atomic<bool> stopping{false};
   GThread *worker = nullptr;
 
   /* Streaming thread only. */
@@ -171,6 +189,7 @@ struct Impl {
   std::atomic<guint64> bytes_written{0};
   std::atomic<guint64> max_queue_depth{0};
   std::atomic<guint64> max_block_ns{0};   /* longest wait for room (or a failure report) */
+  std::atomic<guint64> block_start_ns{0}; /* start of the streaming thread's current wait, or 0 */
   std::atomic<guint64> max_enqueue_ns{0}; /* longest hand-off, wall clock, preemption included */
   std::atomic<guint64> write_errors{0};
   std::atomic<guint64> not_written{0};
@@ -203,6 +222,22 @@ futex_wake (std::atomic<int> *word) noexcept
   syscall (SYS_futex, reinterpret_cast<int *> (word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
            nullptr, 0);
 }
+
+/* The hand-off between the streaming thread and the writer, and why no
+ * wake-up is lost. Each side that may sleep does, in this order:
+ *
+ *   seq = X_seq; X_waiting = 1; if (!condition) futex_wait (&X_seq, seq);
+ *
+ * and each side that makes the condition true does:
+ *
+ *   <publish (tail, head, quit, failed or flushing)>; X_seq++; if (X_waiting) futex_wake (&X_seq);
+ *
+ * All of these are sequentially consistent atomics, so either the sleeper's
+ * condition check sees the publication, or the waker's load of X_waiting
+ * sees 1 and wakes it. If the increment of X_seq happens between the
+ * sleeper's read of seq and its futex_wait, the kernel sees X_seq != seq and
+ * futex_wait returns at once. The sleeper then loops and checks again, so
+ * spurious returns are harmless. */
 
 /* After publishing an entry or asking the writer to quit. */
 void
@@ -285,6 +320,32 @@ iov_add_zeros (std::vector<iovec> &iov, gsize len)
   }
 }
 
+/* A non-blocking output (not a regular file) took no more data: waits until
+ * it does. Returns 0 when it can be written again (or reports an error, which
+ * the next write returns), or ECANCELED when the element stops and the output
+ * took nothing for kStopGraceMs. Worker thread. */
+static int
+wait_writable (Impl *impl) noexcept
+{
+  for (;;) {
+    const bool stopping = impl->stopping.load ();
+    pollfd fds[2] = {{impl->fd.get (), POLLOUT, 0}, {impl->wake_fd.get (), POLLIN, 0}};
+    /* Not stopping: wait as long as it takes, but also for stop() (the
+     * eventfd stays readable once signalled, so nothing is missed). */
+    const int r = ::poll (fds, stopping ? 1 : 2, stopping ? kStopGraceMs : -1);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    if (r == 0)
+      return ECANCELED;
+    if (fds[0].revents != 0)
+      return 0;
+    /* only the eventfd: stop() was called; wait again, bounded */
+  }
+}
+
 /* Writes all of @iov; returns 0 or an errno. Counts bytes as they land. */
 static int
 write_all (Impl *impl, iovec *iov, gsize n) noexcept
@@ -300,6 +361,11 @@ write_all (Impl *impl, iovec *iov, gsize n) noexcept
     if (r < 0) {
       if (errno == EINTR)
         continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && impl->wake_fd) {
+        if (const int e = wait_writable (impl))
+          return e;
+        continue;
+      }
       return errno;
     }
     if (r == 0)
@@ -465,7 +531,18 @@ post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed
   Impl *impl = self->impl;
   const guint64 written = impl->written.load ();
   const char *location = impl->run.location.get ();
-  if (res.err != 0) {
+  if (res.err == ECANCELED) {
+    /* Stopping, and the output took no data for kStopGraceMs: a warning,
+     * since the application asked to stop. */
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+                         ("Stopped while \"%s\" was not taking data: %" G_GUINT64_FORMAT
+                          " accepted buffers were not written (%" G_GUINT64_FORMAT
+                          " were written).",
+                          location, not_written, written),
+                         ("no progress for %d ms after stop; %" G_GUINT64_FORMAT
+                          " bytes written",
+                          kStopGraceMs, impl->bytes_written.load ()));
+  } else if (res.err != 0) {
     if (res.err == ENOSPC || res.err == EDQUOT)
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
                          ("No space left to write \"%s\": %" G_GUINT64_FORMAT
@@ -512,7 +589,8 @@ fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf)
     discarded.push_back (std::exchange (impl->slots[h % impl->capacity].buf, nullptr));
   impl->head.store (t);
   const guint64 not_written = 1 + discarded.size ();
-  impl->write_errors.fetch_add (1, std::memory_order_relaxed);
+  if (res.err != ECANCELED) /* giving up at stop is not a write error */
+    impl->write_errors.fetch_add (1, std::memory_order_relaxed);
   impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
   post_write_error (self, res, failed_buf, not_written);
   impl->failed.store (true);
@@ -527,6 +605,13 @@ worker_main (gpointer data) noexcept
 {
   auto *self = static_cast<GstDmakitSink *> (data);
   Impl *impl = self->impl;
+  /* Writing to a pipe or socket whose reader went away raises SIGPIPE on
+   * this thread, which would end the process. Blocked, the write fails with
+   * EPIPE instead, and that is reported like any other write error. */
+  sigset_t pipe_set;
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, nullptr);
   GST_DEBUG_OBJECT (self, "writer thread started");
   for (;;) {
     const guint64 h = impl->head.load (std::memory_order_relaxed);
@@ -640,8 +725,10 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
     }
     /* overrun=block with a full queue, or the writer reporting a failure:
      * sleep until a slot frees up or the state changes */
-    if (t_wait == 0)
+    if (t_wait == 0) {
       t_wait = now_ns ();
+      impl->block_start_ns.store (t_wait, std::memory_order_relaxed);
+    }
     const int seq = impl->space_seq.load ();
     impl->producer_waiting.store (1);
     const bool recheck = impl->failed.load () || impl->flushing.load () ||
@@ -652,8 +739,10 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
   }
   const guint64 t1 = now_ns ();
   atomic_max (impl->max_enqueue_ns, t1 - t0);
-  if (t_wait)
+  if (t_wait) {
     atomic_max (impl->max_block_ns, t1 - t_wait);
+    impl->block_start_ns.store (0, std::memory_order_relaxed);
+  }
 
   if (accepted) {
     impl->rendered.fetch_add (1, std::memory_order_relaxed);
@@ -690,8 +779,14 @@ gst_dmakit_sink_set_caps (GstBaseSink *sink, GstCaps *caps) noexcept
   return TRUE;
 }
 
-/* Waits until the worker wrote everything queued. FALSE if writing failed. */
-static bool
+enum class Drain { Done, Failed, Flushing };
+
+/* Waits until the worker wrote everything queued. It ends when the queue is
+ * empty and the writer idle (the writer signals it), when writing failed
+ * (fail_worker() signals it) or when the sink flushes or stops (unlock()
+ * signals it): every way out has a signaller, each of which sets its flag
+ * before it takes drain_lock to broadcast. Streaming thread. */
+static Drain
 drain (GstDmakitSink *self) noexcept
 {
   Impl *impl = self->impl;
@@ -702,7 +797,11 @@ drain (GstDmakitSink *self) noexcept
     g_cond_wait (&impl->drained, &impl->drain_lock);
   impl->drain_waiting.store (0);
   g_mutex_unlock (&impl->drain_lock);
-  return !impl->failed.load ();
+  if (impl->failed.load ())
+    return Drain::Failed;
+  if (impl->tail.load () != impl->head.load () || impl->busy.load ())
+    return Drain::Flushing;
+  return Drain::Done;
 }
 
 static GstStructure *build_stats (GstDmakitSink *self) noexcept;
@@ -713,10 +812,17 @@ gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
   GstDmakitSink *self = GST_DMAKIT_SINK (sink);
   Impl *impl = self->impl;
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-    if (impl->writing && !drain (self)) {
-      GST_DEBUG_OBJECT (self, "not forwarding EOS: writing failed (error posted)");
-      gst_event_unref (event);
-      return FALSE;
+    switch (impl->writing ? drain (self) : Drain::Done) {
+      case Drain::Done:
+        break;
+      case Drain::Failed:
+        GST_DEBUG_OBJECT (self, "not forwarding EOS: writing failed (error posted)");
+        gst_event_unref (event);
+        return FALSE;
+      case Drain::Flushing:
+        GST_DEBUG_OBJECT (self, "not forwarding EOS: flushing before the writer drained");
+        gst_event_unref (event);
+        return FALSE;
     }
     const guint64 dropped = impl->dropped.load ();
     if (dropped > 0)
@@ -766,40 +872,63 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   gboolean need_pool = FALSE;
   gst_query_parse_allocation (query, &caps, &need_pool);
   GstVideoInfo info;
-  if (!caps || !need_pool || !impl->allocator || !gst_video_info_from_caps (&info, caps))
+  if (!caps || !gst_video_info_from_caps (&info, caps))
     return TRUE;
-  GstCapsFeatures *f = gst_caps_get_features (caps, 0);
-  if (f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF) &&
-      gst_dmakit_allocator_get_backend (impl->allocator.get ()) == GST_DMAKIT_BACKEND_MEMFD) {
-    GST_INFO_OBJECT (self, "no DMA-BUF backend here: no pool for %" GST_PTR_FORMAT, caps);
-    return TRUE;
+
+  /* A query can arrive while the element starts or stops: read what start()
+   * set up under the lock, and keep our own reference to the allocator. */
+  ObjectRef<GstAllocator> allocator;
+  bool writing, lock_memory;
+  guint max_pending, stride_align;
+  {
+    ObjectLocker lock (self);
+    allocator = impl->allocator;
+    writing = impl->writing;
+    max_pending = impl->run.max_pending;
+    lock_memory = impl->run.lock_memory;
+    stride_align = impl->run.stride_align;
   }
 
   /* What we hold: the queue, the buffer the worker writes, the last sample,
-   * plus one for upstream's work in progress. */
-  const guint min = (impl->writing ? impl->run.max_pending + 2 : 1) + 1;
+   * plus one for upstream's work in progress. Always said, also when no pool
+   * is wanted or offered: an element that allocates for several consumers
+   * (tee takes the largest min of its branches) must know it. */
+  const guint min = (writing ? max_pending + 2 : 1) + 1;
+  const guint size = guint (GST_VIDEO_INFO_SIZE (&info));
+  GstCapsFeatures *f = gst_caps_get_features (caps, 0);
+  const bool dmabuf_caps = f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF);
+  if (!need_pool || !allocator ||
+      (dmabuf_caps &&
+       gst_dmakit_allocator_get_backend (allocator.get ()) == GST_DMAKIT_BACKEND_MEMFD)) {
+    if (need_pool && allocator)
+      GST_INFO_OBJECT (self, "no DMA-BUF backend here: no pool for %" GST_PTR_FORMAT, caps);
+    gst_query_add_allocation_pool (query, nullptr, size, min, 0);
+    return TRUE;
+  }
+
   auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
   GstStructure *config = gst_buffer_pool_get_config (pool.get ());
-  gst_buffer_pool_config_set_params (config, caps, guint (info.size), min, 0);
-  gst_buffer_pool_config_set_allocator (config, impl->allocator.get (), nullptr);
-  gst_dmakit_buffer_pool_config_set_lock_memory (config, impl->run.lock_memory);
+  gst_buffer_pool_config_set_params (config, caps, size, min, 0);
+  gst_buffer_pool_config_set_allocator (config, allocator.get (), nullptr);
+  gst_dmakit_buffer_pool_config_set_lock_memory (config, lock_memory);
   gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (impl->run.stride_align > 1) {
+  if (stride_align > 1) {
     GstVideoAlignment align;
     gst_video_alignment_reset (&align);
     for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
-      align.stride_align[i] = impl->run.stride_align - 1;
+      align.stride_align[i] = stride_align - 1;
     gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
     gst_buffer_pool_config_set_video_alignment (config, &align);
   }
   if (!gst_buffer_pool_set_config (pool.get (), config)) {
     GST_WARNING_OBJECT (self, "could not configure a pool to propose for %" GST_PTR_FORMAT, caps);
+    gst_query_add_allocation_pool (query, nullptr, size, min, 0);
     return TRUE;
   }
-  gst_query_add_allocation_pool (query, pool.get (), guint (info.size), min, 0);
-  gst_query_add_allocation_param (query, impl->allocator.get (), nullptr);
+  gst_query_add_allocation_pool (query, pool.get (), size, min, 0);
+  gst_query_add_allocation_param (query, allocator.get (), nullptr);
   GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool (%s) min %u for %" GST_PTR_FORMAT,
-                    backend_nick (impl->allocator.get ()), min, caps);
+                    backend_nick (allocator.get ()), min, caps);
   return TRUE;
 }
 
@@ -815,63 +944,107 @@ reset_stats (Impl *impl) noexcept
     a->store (0);
 }
 
+/* Releases what start() set up; the worker is not running. */
+static void
+release_run_state (GstDmakitSink *self) noexcept
+{
+  Impl *impl = self->impl;
+  ObjectRef<GstAllocator> allocator; /* dropped outside the lock */
+  {
+    ObjectLocker lock (self);
+    allocator = std::move (impl->allocator);
+    impl->writing = false;
+  }
+  impl->wake_fd.reset ();
+  impl->fd.reset ();
+  impl->slots.reset ();
+  impl->capacity = 0;
+}
+
 static gboolean
 gst_dmakit_sink_start (GstBaseSink *sink) noexcept
 {
   GstDmakitSink *self = GST_DMAKIT_SINK (sink);
   Impl *impl = self->impl;
+  Settings run;
   {
     ObjectLocker lock (self);
-    impl->run.location.reset (g_strdup (impl->settings.location.get ()));
-    impl->run.max_pending = impl->settings.max_pending;
-    impl->run.overrun = impl->settings.overrun;
-    impl->run.backend = impl->settings.backend;
-    impl->run.lock_memory = impl->settings.lock_memory;
-    impl->run.stride_align = impl->settings.stride_align;
+    run.location.reset (g_strdup (impl->settings.location.get ()));
+    run.max_pending = impl->settings.max_pending;
+    run.overrun = impl->settings.overrun;
+    run.backend = impl->settings.backend;
+    run.lock_memory = impl->settings.lock_memory;
+    run.stride_align = impl->settings.stride_align;
   }
   reset_stats (impl);
+  impl->block_start_ns.store (0);
   impl->layout = Layout{};
 
   GErrorPtr err;
-  impl->allocator.reset (gst_dmakit_allocator_new (impl->run.backend, nullptr, err.out ()));
-  if (!impl->allocator) {
-    if (impl->run.backend != GST_DMAKIT_BACKEND_AUTO) {
+  auto allocator = ObjectRef<GstAllocator>::adopt (
+      gst_dmakit_allocator_new (run.backend, nullptr, err.out ()));
+  if (!allocator) {
+    if (run.backend != GST_DMAKIT_BACKEND_AUTO) {
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
                          ("The requested memory backend is not available: %s",
                           err ? err->message : "unknown error"),
-                         ("backend=%d", int (impl->run.backend)));
+                         ("backend=%d", int (run.backend)));
       return FALSE;
     }
     GST_WARNING_OBJECT (self, "no dmakit allocator (%s): not proposing a pool",
                         err ? err->message : "unknown error");
   }
-  impl->backend.store (backend_nick (impl->allocator.get ()));
+  impl->backend.store (backend_nick (allocator.get ()));
   GST_INFO_OBJECT (self, "pool backend: %s", impl->backend.load ());
 
-  const char *location = impl->run.location.get ();
-  if (!location || !*location)
+  const std::string location = run.location ? run.location.get () : "";
+  {
+    ObjectLocker lock (self);
+    impl->run = std::move (run);
+    impl->allocator = std::move (allocator);
+    impl->writing = false;
+  }
+  if (location.empty ())
     return TRUE;
 
-  impl->fd.reset (::open (location, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  impl->fd.reset (::open (location.c_str (), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
   if (!impl->fd) {
     const int e = errno;
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-                       ("Could not open \"%s\" for writing: %s.", location, g_strerror (e)),
+                       ("Could not open \"%s\" for writing: %s.", location.c_str (),
+                        g_strerror (e)),
                        ("open() failed: errno %d", e));
-    impl->allocator.reset ();
+    release_run_state (self);
     return FALSE;
+  }
+  /* Not a regular file (a pipe, FIFO, socket or device): write it
+   * non-blocking, so that the writer can also watch for stop(). */
+  struct stat st;
+  if (fstat (impl->fd.get (), &st) == 0 && !S_ISREG (st.st_mode)) {
+    const int flags = fcntl (impl->fd.get (), F_GETFL);
+    impl->wake_fd.reset (eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (flags < 0 || !impl->wake_fd || fcntl (impl->fd.get (), F_SETFL, flags | O_NONBLOCK) < 0) {
+      const int e = errno;
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+                         ("Could not set up writing to \"%s\": %s.", location.c_str (),
+                          g_strerror (e)),
+                         ("eventfd/fcntl failed: errno %d", e));
+      release_run_state (self);
+      return FALSE;
+    }
   }
   impl->capacity = impl->run.max_pending;
   impl->slots.reset (new (std::nothrow) Slot[impl->capacity]);
   if (!impl->slots) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Out of memory."),
                        ("cannot allocate a write queue of %u entries", impl->capacity));
-    impl->fd.reset ();
+    release_run_state (self);
     return FALSE;
   }
   impl->head = 0;
   impl->tail = 0;
   impl->busy = impl->quit = impl->flushing = impl->failing = impl->failed = false;
+  impl->stopping = false;
   impl->worker_waiting = impl->producer_waiting = impl->drain_waiting = impl->in_push = 0;
   impl->overrun.store (impl->run.overrun);
   impl->iov.reserve (1024);
@@ -881,12 +1054,15 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
   if (!impl->worker) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Could not start the writer thread."),
                        ("%s", terr ? terr->message : "unknown error"));
-    impl->slots.reset ();
-    impl->fd.reset ();
+    release_run_state (self);
     return FALSE;
   }
-  impl->writing = true;
-  GST_INFO_OBJECT (self, "writing to %s, queue of %u, overrun=%s", location, impl->capacity,
+  {
+    ObjectLocker lock (self);
+    impl->writing = true;
+  }
+  GST_INFO_OBJECT (self, "writing to %s%s, queue of %u, overrun=%s", location.c_str (),
+                   impl->wake_fd ? " (not a regular file: non-blocking)" : "", impl->capacity,
                    impl->run.overrun == GST_DMAKIT_SINK_OVERRUN_DROP ? "drop" : "block");
   return TRUE;
 }
@@ -897,16 +1073,22 @@ gst_dmakit_sink_stop (GstBaseSink *sink) noexcept
   GstDmakitSink *self = GST_DMAKIT_SINK (sink);
   Impl *impl = self->impl;
   if (impl->worker) {
+    /* The worker writes what was accepted, then exits. A regular file takes
+     * it all; another output gets kStopGraceMs without progress before the
+     * rest is given up (counted in not-written, with a warning). */
+    impl->stopping.store (true);
+    if (impl->wake_fd) {
+      const guint64 one = 1;
+      ssize_t r;
+      do
+        r = ::write (impl->wake_fd.get (), &one, sizeof one);
+      while (r < 0 && errno == EINTR);
+    }
     impl->quit.store (true);
     wake_writer (impl);
-    /* The worker writes what was accepted, then exits. */
     g_thread_join (std::exchange (impl->worker, nullptr));
   }
-  impl->writing = false;
-  impl->fd.reset ();
-  impl->slots.reset ();
-  impl->capacity = 0;
-  impl->allocator.reset ();
+  release_run_state (self);
   impl->iov = std::vector<iovec> ();
   impl->staging = std::vector<guint8> ();
   GST_INFO_OBJECT (self,
@@ -924,6 +1106,9 @@ build_stats (GstDmakitSink *self) noexcept
 {
   Impl *impl = self->impl;
   const guint64 depth = impl->tail.load () - impl->head.load ();
+  const guint64 since = impl->block_start_ns.load (std::memory_order_relaxed);
+  const guint64 now = now_ns ();
+  const guint64 blocked = since != 0 && now > since ? now - since : 0;
   return gst_structure_new (
       "dmakitsink-stats", "rendered", G_TYPE_UINT64, impl->rendered.load (), "dropped",
       G_TYPE_UINT64, impl->dropped.load (), "written", G_TYPE_UINT64, impl->written.load (),
@@ -931,6 +1116,7 @@ build_stats (GstDmakitSink *self) noexcept
       impl->copies.load (), "bytes-written", G_TYPE_UINT64, impl->bytes_written.load (),
       "queue-depth", G_TYPE_UINT64, depth, "max-queue-depth", G_TYPE_UINT64,
       impl->max_queue_depth.load (), "max-block-ns", G_TYPE_UINT64, impl->max_block_ns.load (),
+      "blocked-ns", G_TYPE_UINT64, blocked,
       "max-enqueue-ns", G_TYPE_UINT64, impl->max_enqueue_ns.load (),
       "write-errors", G_TYPE_UINT64, impl->write_errors.load (), "not-written", G_TYPE_UINT64,
       impl->not_written.load (), "backend", G_TYPE_STRING,

@@ -38,6 +38,8 @@ parse (const std::string &desc)
 class FifoReader
 {
 public:
+  static constexpr guint64 kChunk = 8192; /* bytes per read() */
+
   explicit FifoReader (const std::string &path)
   {
     fail_unless (mkfifo (path.c_str (), 0600) == 0, "mkfifo: %s", g_strerror (errno));
@@ -55,7 +57,7 @@ public:
   void start (guint delay_us = 0, bool keep = false)
   {
     th_ = std::thread ([this, delay_us, keep] {
-      std::vector<char> chunk (8192);
+      std::vector<char> chunk (kChunk);
       while (!stop_.load ()) {
         pollfd pfd{fd_.get (), POLLIN, 0};
         if (poll (&pfd, 1, 50) <= 0)
@@ -308,7 +310,7 @@ GST_START_TEST (test_allocation_proposal)
                      proposal_probe, &seen, nullptr);
   gst_pad_add_probe (pad.get (), GST_PAD_PROBE_TYPE_BUFFER, proposal_probe, &seen, nullptr);
   RunResult r = run (p, 30);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless (seen.seen);
   fail_unless (seen.vmeta && seen.crop && seen.roi);
@@ -321,10 +323,88 @@ GST_START_TEST (test_allocation_proposal)
   fail_unless_equals_string (seen.backend.c_str (), "memfd");
   /* upstream honoured the alignment: NV12 320 wide -> stride 384 */
   fail_unless_equals_int (seen.stride0, 384);
-  fail_unless_equals_string (stat_string (p, "sink", "backend").c_str (), "memfd");
+  assert_str_eq (stat_string (p, "sink", "backend"), "memfd");
   /* and the file is still the default layout */
   fail_unless_equals_int (read_file (dir.file ("a.raw")).size (), 3 * 320 * 240 * 3 / 2);
   gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* The sink says how many buffers it holds also when no pool is wanted: tee
+ * asks its branches that way and offers upstream the largest min. */
+GST_START_TEST (test_allocation_min_without_pool)
+{
+  TmpDir dir;
+  for (bool recording : {true, false}) {
+    GstElement *sink = gst_element_factory_make ("dmakitsink", nullptr);
+    g_object_set (sink, "max-pending", 5u, nullptr);
+    if (recording)
+      g_object_set (sink, "location", dir.file ("a.raw").c_str (), nullptr);
+    fail_unless (gst_element_set_state (sink, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
+    auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (sink, "sink"));
+    GstCaps *caps = gst_caps_from_string ("video/x-raw,format=NV12,width=320,height=240");
+    const guint want_min = recording ? 5 + 3 : 2;
+    for (gboolean need_pool : {gboolean (FALSE), gboolean (TRUE)}) {
+      GstQuery *q = gst_query_new_allocation (caps, need_pool);
+      fail_unless (gst_pad_query (pad.get (), q));
+      fail_unless_equals_int (gst_query_get_n_allocation_pools (q), 1);
+      GstBufferPool *pool = nullptr;
+      guint size = 0, min = 0, max = 0;
+      gst_query_parse_nth_allocation_pool (q, 0, &pool, &size, &min, &max);
+      fail_unless_equals_int (min, want_min);
+      fail_unless_equals_int (size, 320 * 240 * 3 / 2);
+      fail_unless_equals_int (max, 0);
+      if (need_pool)
+        fail_unless (pool && GST_DMAKIT_IS_BUFFER_POOL (pool));
+      else
+        fail_unless (pool == nullptr);
+      if (pool)
+        gst_object_unref (pool);
+      fail_unless (gst_query_find_allocation_meta (q, GST_VIDEO_CROP_META_API_TYPE, nullptr));
+      gst_query_unref (q);
+    }
+    gst_caps_unref (caps);
+    fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_NULL),
+                            GST_STATE_CHANGE_SUCCESS);
+    gst_object_unref (sink);
+  }
+}
+GST_END_TEST;
+
+/* An ALLOCATION query can reach the sink while it starts or stops (a
+ * streaming thread upstream negotiates while the application shuts the
+ * pipeline down). The proposal must never see half of start()'s state. */
+GST_START_TEST (test_propose_while_starting_and_stopping)
+{
+  GstElement *sink = gst_element_factory_make ("dmakitsink", nullptr);
+  g_object_set (sink, "location", "/dev/null", nullptr);
+  std::atomic<bool> done{false};
+  std::atomic<guint> queries{0}, bad{0};
+  std::thread asker ([&] {
+    GstCaps *caps = gst_caps_from_string ("video/x-raw,format=GRAY8,width=64,height=48");
+    auto *klass = GST_BASE_SINK_GET_CLASS (sink);
+    while (!done.load ()) {
+      GstQuery *q = gst_query_new_allocation (caps, TRUE);
+      klass->propose_allocation (GST_BASE_SINK (sink), q);
+      /* either our pool, or no pool but the count of what we hold */
+      if (gst_query_get_n_allocation_pools (q) != 1)
+        bad++;
+      gst_query_unref (q);
+      queries++;
+    }
+    gst_caps_unref (caps);
+  });
+  const guint cycles = under_valgrind () ? 100 : 1500;
+  for (guint i = 0; i < cycles; i++) {
+    fail_unless (gst_element_set_state (sink, GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS);
+    fail_unless (gst_element_set_state (sink, GST_STATE_NULL) == GST_STATE_CHANGE_SUCCESS);
+  }
+  done = true;
+  asker.join ();
+  GST_INFO ("%u queries during %u start/stop cycles", queries.load (), cycles);
+  fail_unless (queries.load () > 0);
+  fail_unless_equals_int (bad.load (), 0);
+  gst_object_unref (sink);
 }
 GST_END_TEST;
 
@@ -361,7 +441,7 @@ GST_START_TEST (test_honours_video_meta_and_crop_meta)
       GstFlowReturn ret;
       g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
       RunResult r = wait_bus (p, 30);
-      gst_element_set_state (p, GST_STATE_NULL);
+      set_null (p);
       fail_unless (r.eos, "%s", r.error.c_str ());
       const std::string frame = expected_crop (fmt, x, y, w, h);
       const std::string got = read_file (out);
@@ -415,14 +495,14 @@ GST_START_TEST (test_caps_change_with_queued_buffers)
   GstFlowReturn ret;
   g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
   /* Everything gets queued while the writer is stuck. */
-  fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 8; }, 10000),
+  fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 8; }, 60000),
                "rendered %" G_GUINT64_FORMAT, stat (p, "sink", "rendered"));
   fail_unless (stat (p, "sink", "max-queue-depth") >= 7);
   fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
   filler.reset ();
   reader.start (0, true);
   RunResult r = wait_bus (p, 30);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   reader.join ();
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless_equals_uint64 (stat (p, "sink", "written"), 8);
@@ -449,7 +529,7 @@ GST_START_TEST (test_overrun_drop_never_blocks)
                    [&] {
                      return stat (p, "sink", "rendered") + stat (p, "sink", "dropped") == 100;
                    },
-                   20000),
+                   60000),
                "the streaming thread did not get through all buffers");
   const guint64 dropped = stat (p, "sink", "dropped"), rendered = stat (p, "sink", "rendered");
   const guint64 max_block = stat (p, "sink", "max-block-ns");
@@ -459,17 +539,17 @@ GST_START_TEST (test_overrun_drop_never_blocks)
             rendered, dropped, max_block, max_enqueue);
   fail_unless (dropped >= 90, "only %" G_GUINT64_FORMAT " dropped", dropped);
   fail_unless (rendered >= 2 && rendered <= 4, "rendered %" G_GUINT64_FORMAT, rendered);
-  /* never waited for the writer (the hand-off has no lock; its wall time
-   * can only include being preempted) */
+  /* never waited for the writer. (max-enqueue-ns is the hand-off's wall
+   * time, preemption included, so a loaded or emulated machine can make it
+   * anything: it is logged above, not asserted.) */
   fail_unless_equals_uint64 (max_block, 0);
-  fail_unless (max_enqueue < 200 * GST_MSECOND, "hand-off took %" G_GUINT64_FORMAT " ns",
-               max_enqueue);
+  fail_unless_equals_uint64 (stat (p, "sink", "blocked-ns"), 0);
   reader.start ();
-  RunResult r = wait_bus (p, 30);
+  RunResult r = wait_bus (p, 60);
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless (r.warning.find ("dropped") != std::string::npos, "warning: %s",
                r.warning.c_str ());
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   reader.join ();
   fail_unless_equals_uint64 (stat (p, "sink", "written"), rendered);
   fail_unless_equals_uint64 (reader.total (), rendered * 76800);
@@ -483,28 +563,47 @@ GST_START_TEST (test_overrun_block_pushes_back)
   TmpDir dir;
   const std::string fifo = dir.file ("fifo");
   FifoReader reader (fifo);
+  /* 76800-byte frames: larger than the pipe, so the writer stalls on the
+   * first one until the reader starts. */
   GstElement *p = parse ("videotestsrc num-buffers=20 ! "
                          "video/x-raw,format=GRAY8,width=320,height=240 ! "
                          "dmakitsink name=sink sync=false max-pending=2 location=" + fifo);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  g_usleep (300 * 1000);
-  /* The writer is stuck: the streaming thread waits, nothing is dropped. */
-  fail_unless (stat (p, "sink", "rendered") <= 4);
+  /* Wait for the condition itself, however slow the machine: the streaming
+   * thread is blocked waiting for room (blocked-ns > 0). */
+  fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
+               "the streaming thread never blocked (rendered %" G_GUINT64_FORMAT ")",
+               stat (p, "sink", "rendered"));
+  /* The writer is stuck: the queue is full, the streaming thread waits and
+   * nothing is dropped. */
+  fail_unless (stat (p, "sink", "rendered") <= 2 + 1, "rendered %" G_GUINT64_FORMAT,
+               stat (p, "sink", "rendered"));
+  fail_unless_equals_uint64 (stat (p, "sink", "queue-depth"), 2);
   fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
+  fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+  /* How long it has been blocked so far: the wait, once over, lasted at
+   * least that long. */
+  const guint64 blocked = stat (p, "sink", "blocked-ns");
+  fail_unless (blocked > 0);
   reader.start ();
-  RunResult r = wait_bus (p, 30);
-  gst_element_set_state (p, GST_STATE_NULL);
+  RunResult r = wait_bus (p, 60);
+  set_null (p);
   reader.join ();
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless_equals_uint64 (stat (p, "sink", "written"), 20);
+  fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
   fail_unless_equals_uint64 (reader.total (), 20 * 76800);
-  fail_unless (stat (p, "sink", "max-block-ns") >= 200 * GST_MSECOND);
+  fail_unless (stat (p, "sink", "max-block-ns") >= blocked,
+               "max-block-ns %" G_GUINT64_FORMAT " < %" G_GUINT64_FORMAT " seen blocking",
+               stat (p, "sink", "max-block-ns"), blocked);
+  fail_unless_equals_uint64 (stat (p, "sink", "blocked-ns"), 0);
   gst_object_unref (p);
 }
 GST_END_TEST;
 
 /* EOS is posted only when the writer has written everything: with a slow
- * reader, at EOS time all but at most one pipe-full must have been read. */
+ * reader, at EOS time all but at most one pipe-full (and the chunk the reader
+ * is holding) must have been read. */
 GST_START_TEST (test_eos_after_drain)
 {
   TmpDir dir;
@@ -514,21 +613,118 @@ GST_START_TEST (test_eos_after_drain)
                          "video/x-raw,format=GRAY8,width=256,height=128 ! "
                          "dmakitsink name=sink sync=false max-pending=32 location=" + fifo);
   gst_element_set_state (p, GST_STATE_PLAYING); /* the sink opens its end here */
+  /* The writer stalls once the pipe is full (two frames): wait until
+   * buffers queue up behind it, then read slowly. */
+  fail_unless (wait_until ([&] { return stat (p, "sink", "max-queue-depth") >= 2; }, 60000),
+               "the queue was never used");
   reader.start (2000);
-  RunResult r = wait_bus (p, 60);
+  RunResult r = wait_bus (p, 120);
   const guint64 read_at_eos = reader.total ();
   fail_unless (r.eos, "%s", r.error.c_str ());
   const guint64 total = 20ull * 256 * 128;
   fail_unless_equals_uint64 (stat (p, "sink", "bytes-written"), total);
-  fail_unless (read_at_eos + guint64 (reader.pipe_size ()) >= total,
+  /* unread at EOS: at most what the pipe holds, plus one chunk the reader
+   * has taken but not counted yet (it can be preempted in between) */
+  fail_unless (read_at_eos + guint64 (reader.pipe_size ()) + FifoReader::kChunk >= total,
                "EOS came before the data was written: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
                " read (pipe %d)",
                read_at_eos, total, reader.pipe_size ());
-  fail_unless (stat (p, "sink", "max-queue-depth") >= 2, "the queue was never used");
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   reader.join ();
   fail_unless_equals_uint64 (reader.total (), total);
   gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* stop() (READY -> NULL) must not wait for ever for a reader that does not
+ * read: the writer gives up on what is left, says so, and counts it. */
+GST_START_TEST (test_stop_does_not_wait_for_a_stalled_reader)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  FifoReader reader (fifo); /* opened, never read */
+  GstElement *p = parse ("videotestsrc num-buffers=10 ! "
+                         "video/x-raw,format=GRAY8,width=320,height=240 ! "
+                         "dmakitsink name=sink sync=false max-pending=4 location=" + fifo);
+  /* the warning is posted while the pipeline goes to NULL: keep it */
+  g_object_set (p, "auto-flush-bus", FALSE, nullptr);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  /* writer stuck on the full pipe, queue full, streaming thread waiting */
+  fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
+               "the streaming thread never blocked");
+  set_null (p); /* aborts the test if this hangs */
+  auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
+  std::string warning;
+  while (GstMessage *m = gst_bus_pop_filtered (bus.get (), GST_MESSAGE_WARNING)) {
+    GError *err = nullptr;
+    gst_message_parse_warning (m, &err, nullptr);
+    if (err && std::strstr (err->message, "not written"))
+      warning = err->message;
+    g_clear_error (&err);
+    gst_message_unref (m);
+  }
+  const guint64 rendered = stat (p, "sink", "rendered");
+  const guint64 written = stat (p, "sink", "written");
+  const guint64 not_written = stat (p, "sink", "not-written");
+  fail_unless (rendered >= 1);
+  fail_unless_equals_uint64 (written, 0);
+  fail_unless_equals_uint64 (not_written, rendered); /* nothing lost silently */
+  fail_unless_equals_uint64 (stat (p, "sink", "write-errors"), 0);
+  const std::string n = std::to_string (not_written) + " accepted buffers were not written";
+  fail_unless (warning.find (n) != std::string::npos, "warning \"%s\" lacks \"%s\"",
+               warning.c_str (), n.c_str ());
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* A reader that goes away makes the write fail with EPIPE. That is a write
+ * error like any other; SIGPIPE must not end the process. */
+GST_START_TEST (test_reader_gone_is_a_write_error)
+{
+  TmpDir dir;
+  const std::string fifo = dir.file ("fifo");
+  fail_unless (mkfifo (fifo.c_str (), 0600) == 0);
+  UniqueFd reader (open (fifo.c_str (), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  fail_unless (reader.valid ());
+  GstElement *p = parse ("videotestsrc num-buffers=30 ! "
+                         "video/x-raw,format=GRAY8,width=64,height=48 ! "
+                         "dmakitsink name=sink sync=false location=" + fifo);
+  /* the sink opens its end when it starts (NULL -> READY) */
+  fail_unless (gst_element_set_state (p, GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS);
+  reader.reset ();
+  RunResult r = run (p, 60);
+  set_null (p);
+  fail_unless (!r.error.empty (), "no error writing to a pipe without a reader");
+  fail_unless_equals_string (r.error_src.c_str (), "sink");
+  fail_unless (r.error.find ("Could not write") != std::string::npos &&
+                   r.error.find (g_strerror (EPIPE)) != std::string::npos,
+               "%s", r.error.c_str ());
+  fail_unless_equals_uint64 (stat (p, "sink", "write-errors"), 1);
+  fail_unless_equals_uint64 (stat (p, "sink", "rendered"),
+                             stat (p, "sink", "written") + stat (p, "sink", "not-written"));
+  gst_object_unref (p);
+}
+GST_END_TEST;
+
+/* The hand-off between the streaming thread and the writer, many times over
+ * with a queue of one and two entries, so that both sides keep going to sleep
+ * and waking each other: a lost wake-up shows as a pipeline that stops. */
+GST_START_TEST (test_handoff_many_small_buffers)
+{
+  TmpDir dir;
+  const guint n = under_valgrind () ? 2000 : 20000;
+  for (guint pending : {1u, 2u}) {
+    const std::string out = dir.file ("small-" + std::to_string (pending) + ".raw");
+    GstElement *p = run_ok ("fakesrc num-buffers=" + std::to_string (n) +
+                                " sizetype=fixed sizemax=64 filltype=zero ! "
+                                "dmakitsink name=sink sync=false max-pending=" +
+                                std::to_string (pending) + " location=" + out,
+                            120);
+    fail_unless_equals_uint64 (stat (p, "sink", "written"), n);
+    fail_unless_equals_uint64 (stat (p, "sink", "bytes-written"), guint64 (n) * 64);
+    fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
+    gst_object_unref (p);
+  }
 }
 GST_END_TEST;
 
@@ -559,7 +755,7 @@ GST_START_TEST (test_disk_full)
                                     &err);
   fail_unless (p != nullptr);
   RunResult r = run (p, 30);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   fail_unless (!r.error.empty (), "no error writing to /dev/full");
   fail_unless_equals_string (r.error_src.c_str (), "sink");
   const guint64 not_written = stat (p, "sink", "not-written");
@@ -641,11 +837,16 @@ sink_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_no_location_consumes_and_counts);
   tcase_add_test (tc, test_allocation_proposal);
+  tcase_add_test (tc, test_allocation_min_without_pool);
+  tcase_add_test (tc, test_propose_while_starting_and_stopping);
   tcase_add_test (tc, test_honours_video_meta_and_crop_meta);
   tcase_add_test (tc, test_caps_change_with_queued_buffers);
   tcase_add_test (tc, test_overrun_drop_never_blocks);
   tcase_add_test (tc, test_overrun_block_pushes_back);
   tcase_add_test (tc, test_eos_after_drain);
+  tcase_add_test (tc, test_stop_does_not_wait_for_a_stalled_reader);
+  tcase_add_test (tc, test_reader_gone_is_a_write_error);
+  tcase_add_test (tc, test_handoff_many_small_buffers);
   tcase_add_test (tc, test_unwritable_location);
   tcase_add_test (tc, test_disk_full);
   tcase_add_test (tc, test_bad_property_values);

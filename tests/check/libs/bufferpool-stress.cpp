@@ -100,26 +100,29 @@ worker (Shared *sh, guint seed)
 
 enum class Toggle { kFlushing, kActivation };
 
+/* @max 0: unlimited; with @low_watermark 0 every buffer beyond min is
+ * allocated on demand, for an acquirer that waits (or a DONTWAIT that asked). */
 static void
-run_stress (Toggle toggle, bool refill, guint seconds_x10)
+run_stress (Toggle toggle, bool refill, guint seconds_x10, guint max = 6, guint low_watermark = 2)
 {
   const guint threads = 4;
   Shared sh;
   sh.alloc = counting_allocator_new ();
   sh.size = 3000;
-  sh.max = 6;
+  sh.max = max;
   sh.pool = gst_dmakit_buffer_pool_new ();
   GstStructure *config = gst_buffer_pool_get_config (sh.pool);
   gst_buffer_pool_config_set_params (config, nullptr, sh.size, 2, sh.max);
   gst_buffer_pool_config_set_allocator (config, GST_ALLOCATOR (sh.alloc), nullptr);
   gst_dmakit_buffer_pool_config_set_refill (config, refill);
-  gst_dmakit_buffer_pool_config_set_low_watermark (config, 2);
+  gst_dmakit_buffer_pool_config_set_low_watermark (config, low_watermark);
   fail_unless (gst_buffer_pool_set_config (sh.pool, config));
   fail_unless (gst_buffer_pool_set_active (sh.pool, TRUE));
 
   const guint seed = guint (g_get_monotonic_time ());
-  g_print ("stress %s, refill %s, seed %u\n",
-           toggle == Toggle::kFlushing ? "flushing" : "activation", refill ? "on" : "off", seed);
+  g_print ("stress %s, refill %s, max-buffers %u, low watermark %u, seed %u\n",
+           toggle == Toggle::kFlushing ? "flushing" : "activation", refill ? "on" : "off", max,
+           low_watermark, seed);
   std::vector<std::thread> workers;
   for (guint i = 0; i < threads; i++)
     workers.emplace_back (worker, &sh, seed + i);
@@ -163,9 +166,11 @@ run_stress (Toggle toggle, bool refill, guint seconds_x10)
   fail_unless_equals_uint64 (stat_u64 (sh.pool, "outstanding"), 0);
   fail_unless_equals_uint64 (stat_u64 (sh.pool, "acquires"), sh.acquired.load ());
   fail_unless_equals_uint64 (stat_u64 (sh.pool, "releases"), sh.acquired.load ());
-  fail_unless (stat_u64 (sh.pool, "max-outstanding") <= sh.max);
+  /* 4 workers hold at most 3 each */
+  fail_unless (stat_u64 (sh.pool, "max-outstanding") <= (sh.max ? sh.max : 4 * 3));
   const guint64 allocated = stat_u64 (sh.pool, "allocated");
-  fail_unless (allocated <= sh.max);
+  if (sh.max)
+    fail_unless (allocated <= sh.max);
   fail_unless_equals_uint64 (stat_u64 (sh.pool, "free"), allocated);
   fail_unless_equals_uint64 (stat_u64 (sh.pool, "allocations") - stat_u64 (sh.pool, "frees"), allocated);
   fail_unless (stat_u64 (sh.pool, "waits") <= sh.acquired.load () + sh.flushing_seen.load ());
@@ -199,6 +204,12 @@ GST_START_TEST (test_stress_flushing_no_refill)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_stress_flushing_unlimited_watermark_0)
+{
+  run_stress (Toggle::kFlushing, true, stress_tenths (), 0, 0);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_stress_activation)
 {
   run_stress (Toggle::kActivation, true, stress_tenths ());
@@ -214,6 +225,7 @@ bufferpool_stress_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_stress_flushing_refill);
   tcase_add_test (tc, test_stress_flushing_no_refill);
+  tcase_add_test (tc, test_stress_flushing_unlimited_watermark_0);
   tcase_add_test (tc, test_stress_activation);
   return s;
 }

@@ -12,12 +12,110 @@
 #include <cstring>
 #include <dirent.h>
 #include <string>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace etest {
 
 using dmakit::GCharPtr;
 using dmakit::ObjectRef;
+
+/* fail_unless_equals_string() keeps a `const gchar *` to its argument: with a
+ * temporary std::string (stat_string (...).c_str ()) that pointer dangles
+ * before the comparison. This one keeps the strings alive. */
+#define assert_str_eq(actual, expected)                                                        \
+  G_STMT_START                                                                                \
+  {                                                                                           \
+    const std::string actual_ = (actual);                                                     \
+    const std::string expected_ = (expected);                                                 \
+    fail_unless (actual_ == expected_, "'%s' is \"%s\", not \"%s\"", #actual,                  \
+                 actual_.c_str (), expected_.c_str ());                                       \
+  }                                                                                           \
+  G_STMT_END
+
+/* Prints every thread's backtrace of this process to stderr when gdb is
+ * installed (a diagnosis for a test that is stuck), else says why not. */
+inline void
+dump_backtraces (const char *why)
+{
+  g_printerr ("\n*** %s: backtraces of all threads follow ***\n", why);
+  GCharPtr gdb (g_find_program_in_path ("gdb"));
+  if (!gdb) {
+    g_printerr ("(gdb is not installed: no backtraces)\n");
+    return;
+  }
+  /* With Yama ptrace_scope=1 only an ancestor may attach: allow our child. */
+  prctl (PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  GCharPtr cmd (g_strdup_printf ("%s -p %d -batch -nx -ex \"thread apply all bt\"", gdb.get (),
+                                 int (getpid ())));
+  gchar *out = nullptr;
+  if (g_spawn_command_line_sync (cmd.get (), &out, nullptr, nullptr, nullptr) && out)
+    g_printerr ("%s\n", out);
+  g_free (out);
+}
+
+/* Fails fast instead of hanging: if the scope is not left within @seconds,
+ * prints the backtraces of all threads and aborts the test process (check
+ * reports the signal; CI moves on). Put no assertion inside the scope: a
+ * failing check (CK_FORK=no) jumps out without running destructors. */
+class Watchdog
+{
+public:
+  Watchdog (std::string what, guint seconds) : what_ (std::move (what)), seconds_ (seconds)
+  {
+    g_mutex_init (&lock_);
+    g_cond_init (&cond_);
+    thread_ = g_thread_new ("test-watchdog", &Watchdog::main, this);
+  }
+  ~Watchdog ()
+  {
+    g_mutex_lock (&lock_);
+    done_ = true;
+    g_cond_signal (&cond_);
+    g_mutex_unlock (&lock_);
+    g_thread_join (thread_);
+    g_cond_clear (&cond_);
+    g_mutex_clear (&lock_);
+  }
+  Watchdog (const Watchdog &) = delete;
+  Watchdog &operator= (const Watchdog &) = delete;
+
+private:
+  static gpointer main (gpointer data)
+  {
+    auto *self = static_cast<Watchdog *> (data);
+    const gint64 deadline = g_get_monotonic_time () + gint64 (self->seconds_) * G_USEC_PER_SEC;
+    g_mutex_lock (&self->lock_);
+    while (!self->done_)
+      if (!g_cond_wait_until (&self->cond_, &self->lock_, deadline))
+        break;
+    const bool expired = !self->done_;
+    g_mutex_unlock (&self->lock_);
+    if (expired) {
+      GCharPtr why (g_strdup_printf ("%s: still not done after %u s", self->what_.c_str (),
+                                     self->seconds_));
+      dump_backtraces (why.get ());
+      g_printerr ("%s: aborting so that the test fails instead of hanging\n", why.get ());
+      abort ();
+    }
+    return nullptr;
+  }
+  std::string what_;
+  guint seconds_;
+  GMutex lock_;
+  GCond cond_;
+  bool done_ = false;
+  GThread *thread_ = nullptr;
+};
+
+/* Sets @pipeline to NULL; a state change that does not return within 60 s is
+ * a hang: backtraces, then abort. */
+inline void
+set_null (GstElement *pipeline)
+{
+  Watchdog dog ("setting the pipeline to NULL", 60);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+}
 
 struct RunResult {
   bool eos = false;
@@ -75,6 +173,8 @@ run (GstElement *pipeline, guint timeout_s = 60)
     gst_message_unref (msg);
     break;
   }
+  if (res.timed_out)
+    dump_backtraces ("the pipeline neither finished nor failed in time");
   return res;
 }
 
@@ -88,7 +188,7 @@ run_ok (const std::string &desc, guint timeout_s = 60)
   fail_unless (p != nullptr, "cannot parse %s: %s", desc.c_str (), err ? err->message : "?");
   g_clear_error (&err);
   RunResult r = run (p, timeout_s);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   fail_unless (!r.timed_out, "timed out: %s", desc.c_str ());
   fail_unless (r.eos, "%s\n  failed: %s (%s)", desc.c_str (), r.error.c_str (),
                r.error_debug.c_str ());
@@ -104,7 +204,7 @@ run_expect_error (const std::string &desc, guint timeout_s = 30)
   fail_unless (p != nullptr, "cannot parse %s: %s", desc.c_str (), err ? err->message : "?");
   g_clear_error (&err);
   RunResult r = run (p, timeout_s);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   gst_object_unref (p);
   fail_unless (!r.timed_out, "timed out (expected an error): %s", desc.c_str ());
   fail_unless (!r.error.empty (), "expected an error from: %s", desc.c_str ());
@@ -171,6 +271,103 @@ row_bytes (const GstVideoInfo *info, guint plane, guint *rows)
     return gsize (GST_VIDEO_INFO_WIDTH (info)) * 2;
   return gsize (GST_VIDEO_FORMAT_INFO_SCALE_WIDTH (f, comp, GST_VIDEO_INFO_WIDTH (info))) *
          GST_VIDEO_FORMAT_INFO_PSTRIDE (f, comp);
+}
+
+/* The sink that reference pipelines end in (see Capture). */
+constexpr const char *kCaptureSink = " ! fakesink name=refsink signal-handoffs=true sync=false";
+
+/* Records what a `fakesink signal-handoffs=true` receives, as the bytes
+ * filesink would write, except that the stride padding of raw video frames is
+ * written as zeros. GStreamer leaves that padding undefined, so filesink
+ * writes uninitialised bytes (which valgrind reports), and compare_frames()
+ * does not compare it anyway. Non-video buffers are recorded as they are. */
+class Capture
+{
+public:
+  Capture () { g_mutex_init (&lock_); }
+  ~Capture () { g_mutex_clear (&lock_); }
+  Capture (const Capture &) = delete;
+  Capture &operator= (const Capture &) = delete;
+
+  /* Before the pipeline runs. */
+  void attach (GstElement *pipeline, const char *sink_name = "refsink")
+  {
+    auto sink = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (pipeline), sink_name));
+    fail_unless (sink.get () != nullptr, "no element %s to capture from", sink_name);
+    g_object_set (sink.get (), "signal-handoffs", TRUE, nullptr);
+    g_signal_connect (sink.get (), "handoff", G_CALLBACK (&Capture::on_handoff), this);
+  }
+  /* After the pipeline stopped. */
+  std::string data ()
+  {
+    g_mutex_lock (&lock_);
+    std::string d = data_;
+    g_mutex_unlock (&lock_);
+    return d;
+  }
+
+private:
+  static void on_handoff (GstElement *, GstBuffer *buf, GstPad *pad, gpointer user)
+  {
+    auto *self = static_cast<Capture *> (user);
+    std::string chunk;
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    GstVideoInfo info;
+    if (caps && gst_structure_has_name (gst_caps_get_structure (caps, 0), "video/x-raw") &&
+        gst_video_info_from_caps (&info, caps)) {
+      GstVideoInfo out;
+      gst_video_info_set_format (&out, GST_VIDEO_INFO_FORMAT (&info), GST_VIDEO_INFO_WIDTH (&info),
+                                 GST_VIDEO_INFO_HEIGHT (&info));
+      chunk.assign (GST_VIDEO_INFO_SIZE (&out), '\0');
+      dmakit::MappedVideoFrame f (&info, buf, GST_MAP_READ);
+      if (f) {
+        for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (&out); p++) {
+          guint rows = 0;
+          const gsize rb = row_bytes (&out, p, &rows);
+          const auto *src = static_cast<const guint8 *> (GST_VIDEO_FRAME_PLANE_DATA (f.get (), p));
+          for (guint r = 0; r < rows; r++)
+            std::memcpy (&chunk[GST_VIDEO_INFO_PLANE_OFFSET (&out, p) +
+                                gsize (r) * GST_VIDEO_INFO_PLANE_STRIDE (&out, p)],
+                         src + gsize (r) * GST_VIDEO_FRAME_PLANE_STRIDE (f.get (), p), rb);
+        }
+      } else {
+        chunk = "<unmappable frame>";
+      }
+    } else {
+      dmakit::MappedBuffer m (buf, GST_MAP_READ);
+      if (m)
+        chunk.assign (reinterpret_cast<const char *> (m.data ()), m.size ());
+    }
+    if (caps)
+      gst_caps_unref (caps);
+    g_mutex_lock (&self->lock_);
+    self->data_ += chunk;
+    g_mutex_unlock (&self->lock_);
+  }
+
+  GMutex lock_;
+  std::string data_;
+};
+
+/* Runs @desc + kCaptureSink to EOS (asserting no error) and returns what
+ * reached the sink (see Capture). */
+inline std::string
+run_capture (const std::string &desc, guint timeout_s = 60)
+{
+  const std::string full = desc + kCaptureSink;
+  GError *err = nullptr;
+  GstElement *p = gst_parse_launch (full.c_str (), &err);
+  fail_unless (p != nullptr, "cannot parse %s: %s", full.c_str (), err ? err->message : "?");
+  g_clear_error (&err);
+  Capture cap;
+  cap.attach (p);
+  RunResult r = run (p, timeout_s);
+  set_null (p);
+  gst_object_unref (p);
+  fail_unless (!r.timed_out, "timed out: %s", full.c_str ());
+  fail_unless (r.eos, "%s\n  failed: %s (%s)", full.c_str (), r.error.c_str (),
+               r.error_debug.c_str ());
+  return cap.data ();
 }
 
 /* Compares two files of @n frames of @fmt @w x @h in the default layout:
@@ -246,6 +443,20 @@ public:
 private:
   std::string path_;
 };
+
+/* Whether this process runs under valgrind (its preload library is mapped):
+ * loops that only need to run often enough run fewer times there. */
+inline bool
+under_valgrind ()
+{
+  gchar *maps = nullptr;
+  bool yes = false;
+  if (g_file_get_contents ("/proc/self/maps", &maps, nullptr, nullptr)) {
+    yes = std::strstr (maps, "vgpreload") != nullptr;
+    g_free (maps);
+  }
+  return yes;
+}
 
 inline guint
 count_fds ()

@@ -17,6 +17,7 @@
 #include <gst/dmakit/dmakit-raii.h>
 #include <gst/dmakit/dmakit.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -119,16 +120,18 @@ struct ProcFigures {
   guint fds = 0;            /* entries of /proc/self/fd */
   guint maps = 0;           /* lines of /proc/self/maps */
   guint buffer_maps = 0;    /* mappings of memfds and DMA-BUFs (our buffers) */
-  guint64 buffer_rss_kib = 0; /* resident KiB of those mappings (smaps) */
+  guint64 buffer_kib = 0;   /* mapped KiB of those mappings (smaps Size) */
+  guint64 buffer_rss_kib = 0; /* resident KiB of those mappings (smaps Rss) */
   guint64 rss_kib = 0;      /* VmRSS */
   guint64 heap_bytes = 0;   /* heap in use: mallinfo2, or ASan's allocator */
 
   std::string str () const
   {
-    gchar *s = g_strdup_printf ("fds %u, mappings %u (buffers %u, %" G_GUINT64_FORMAT
-                                " KiB resident), RSS %" G_GUINT64_FORMAT
+    gchar *s = g_strdup_printf ("fds %u, mappings %u (buffers %u: %" G_GUINT64_FORMAT
+                                " KiB, %" G_GUINT64_FORMAT " KiB resident), RSS %" G_GUINT64_FORMAT
                                 " KiB, heap in use %" G_GUINT64_FORMAT " KiB",
-                                fds, maps, buffer_maps, buffer_rss_kib, rss_kib, heap_bytes / 1024);
+                                fds, maps, buffer_maps, buffer_kib, buffer_rss_kib, rss_kib,
+                                heap_bytes / 1024);
     std::string out (s);
     g_free (s);
     return out;
@@ -169,6 +172,8 @@ proc_figures ()
           f.buffer_maps++;
       } else if (in_buffer && g_str_has_prefix (line, "Rss:")) {
         f.buffer_rss_kib += g_ascii_strtoull (line + 4, nullptr, 10);
+      } else if (in_buffer && g_str_has_prefix (line, "Size:")) {
+        f.buffer_kib += g_ascii_strtoull (line + 5, nullptr, 10);
       }
       line = nl ? nl + 1 : nullptr;
     }
@@ -361,6 +366,16 @@ allocator_stat (GstAllocator *alloc, const char *field)
   const guint64 v = struct_u64 (s, field);
   gst_structure_free (s);
   return v;
+}
+
+inline std::string
+backend_nick (GstAllocator *alloc)
+{
+  GEnumClass *klass = G_ENUM_CLASS (g_type_class_ref (GST_DMAKIT_TYPE_BACKEND));
+  const GEnumValue *v = g_enum_get_value (klass, gst_dmakit_allocator_get_backend (alloc));
+  std::string nick = v ? v->value_nick : "?";
+  g_type_class_unref (klass);
+  return nick;
 }
 
 struct BusResult {
