@@ -96,7 +96,7 @@ run_dmabuf (const std::string &middle_and_sink, std::vector<GstMemory *> *in_mem
   fail_unless (msg != nullptr && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS,
                "no EOS with %s", middle_and_sink.c_str ());
   gst_message_unref (msg);
-  gst_element_set_state (p, GST_STATE_NULL);
+  set_null (p);
   return p;
 }
 
@@ -130,7 +130,7 @@ GST_START_TEST (test_dmabuf_crop_by_meta)
   GstElement *p = run_dmabuf (std::string (kCrop) + " ! dmakitsink name=sink sync=false location=" +
                                   dir.file ("a.raw"),
                               &in, &out);
-  fail_unless_equals_string (stat_string (p, "crop", "path").c_str (), "meta");
+  assert_str_eq (stat_string (p, "crop", "path"), "meta");
   fail_unless_equals_int (out.size (), kFrames);
   for (guint i = 0; i < kFrames; i++)
     fail_unless (gst_buffer_peek_memory (out[i], 0) == in[i], "memory %u is not the input's", i);
@@ -152,7 +152,7 @@ GST_START_TEST (test_dmabuf_copy_stays_dmabuf)
     GstElement *p = run_dmabuf (std::string (kCrop) + " mode=copy ! " + sink +
                                     (record ? dir.file ("c.raw") : std::string ()),
                                 &in, &out);
-    fail_unless_equals_string (stat_string (p, "crop", "path").c_str (), "copy");
+    assert_str_eq (stat_string (p, "crop", "path"), "copy");
     fail_unless_equals_uint64 (stat (p, "crop", "copied-frames"), kFrames);
     for (GstBuffer *b : out)
       fail_unless (gst_is_dmabuf_memory (gst_buffer_peek_memory (b, 0)),
