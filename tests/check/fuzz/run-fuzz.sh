@@ -104,12 +104,13 @@ else
   export GST_PLUGIN_SYSTEM_PATH_1_0="" GST_PLUGIN_PATH_1_0="$BUILD/tests/stock-plugins"
 fi
 # Leaks are checked per input by libFuzzer; the exit-time check would only
-# report GLib's deliberate one-time leaks (see roimeta-fuzzer.cpp). Leak stacks
-# go through uninstrumented GLib/GStreamer: unwind them fully (slower malloc)
-# so that they are readable and lsan-fuzz.supp can match them.
+# report GLib's deliberate one-time leaks (see roimeta-fuzzer.cpp). The caps
+# target's leak stacks go through uninstrumented GLib/GStreamer (the caps
+# parser): unwind them fully (malloc gets slower) so that lsan-fuzz.supp can
+# match them.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:leak_check_at_exit=0"
-if [ "$TARGET" != roimeta ]; then
-  ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
+if [ "$TARGET" = caps ]; then
+  ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0:malloc_context_size=12"
 fi
 # LeakSanitizer: the project's one-time GLib/GStreamer entries plus the
 # fuzz-only ones.

@@ -44,8 +44,6 @@ cycles ()
 {
   switch (tool ()) {
   case Tool::valgrind:
-    return 40;
-  case Tool::asan:
   case Tool::tsan:
     return 100;
   default:
