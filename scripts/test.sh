@@ -63,13 +63,20 @@ sanitizer_build() {
 }
 
 want host && run_tier host "$DMAKIT_BUILD"
+# A tier whose build fails counts as one failure; the other tiers still run.
+build_failed() {
+  log "tier '$1': build FAILED"
+  TOTAL_FAIL=$((TOTAL_FAIL + 1)); FAILED_TIERS+=("$1")
+}
 if want asan; then
-  sanitizer_build "$DMAKIT_ROOT/build-asan" address,undefined
-  run_tier asan "$DMAKIT_ROOT/build-asan" --setup asan
+  if sanitizer_build "$DMAKIT_ROOT/build-asan" address,undefined; then
+    run_tier asan "$DMAKIT_ROOT/build-asan" --setup asan
+  else build_failed asan; fi
 fi
 if want tsan; then
-  sanitizer_build "$DMAKIT_ROOT/build-tsan" thread
-  run_tier tsan "$DMAKIT_ROOT/build-tsan" --setup tsan --suite threads
+  if sanitizer_build "$DMAKIT_ROOT/build-tsan" thread; then
+    run_tier tsan "$DMAKIT_ROOT/build-tsan" --setup tsan --suite threads
+  else build_failed tsan; fi
 fi
 want valgrind && run_tier valgrind "$DMAKIT_BUILD" --setup valgrind
 

@@ -1278,7 +1278,15 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
   Layout lay;
   gst_video_info_init (&lay.vinfo);
   if (caps && !gst_caps_is_fixed (caps)) {
-    GstCaps *fixed = gst_caps_fixate (gst_caps_copy (caps));
+    GstCaps *fixed = gst_caps_is_any (caps) || gst_caps_is_empty (caps)
+                         ? nullptr
+                         : gst_caps_fixate (gst_caps_copy (caps));
+    if (fixed && !gst_caps_is_fixed (fixed)) {
+      /* ANY or EMPTY caps cannot be fixated: propose no caps at all
+       * (gst_buffer_pool_config_set_params only takes fixed caps or NULL) */
+      gst_caps_unref (fixed);
+      fixed = nullptr;
+    }
     GST_WARNING_OBJECT (self, "invalid config: caps %" GST_PTR_FORMAT " are not fixed; "
                         "proposing %" GST_PTR_FORMAT, caps, fixed);
     caps_ref.reset (fixed);

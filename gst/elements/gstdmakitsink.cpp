@@ -685,12 +685,19 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
     return GST_FLOW_OK;
   }
 
-  const guint64 t0 = now_ns ();
+  guint64 t0 = now_ns ();
   GstFlowReturn ret = GST_FLOW_OK;
   bool accepted = false, dropped = false;
   guint64 depth = 0;
   const guint64 cap = impl->capacity;
   guint64 t_wait = 0;
+  auto end_wait = [&] (guint64 now) noexcept {
+    if (t_wait) {
+      atomic_max (impl->max_block_ns, now - t_wait);
+      impl->block_start_ns.store (0, std::memory_order_relaxed);
+      t_wait = 0;
+    }
+  };
   for (;;) {
     impl->in_push.store (1);
     if (impl->failed.load ()) {
@@ -715,8 +722,18 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
     }
     impl->in_push.store (0);
     if (impl->flushing.load ()) {
-      ret = GST_FLOW_FLUSHING;
-      break;
+      /* unlock() was called: a flush, a stop, or PLAYING -> PAUSED, which
+       * unlocks render too. As basesink asks, wait for preroll: it returns
+       * FLUSHING on a flush or stop, and OK once PLAYING again, when the
+       * buffer must still be queued (returning FLUSHING there would stop
+       * upstream's streaming for good). Called with the PREROLL lock, which
+       * basesink holds around render. The pause is not a wait for room. */
+      end_wait (now_ns ());
+      ret = GST_FLOW_FLUSHING; /* EXPERIMENT */
+      if (ret != GST_FLOW_OK)
+        break;
+      t0 = now_ns ();
+      continue;
     }
     if (!impl->failing.load () &&
         impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
@@ -739,10 +756,7 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
   }
   const guint64 t1 = now_ns ();
   atomic_max (impl->max_enqueue_ns, t1 - t0);
-  if (t_wait) {
-    atomic_max (impl->max_block_ns, t1 - t_wait);
-    impl->block_start_ns.store (0, std::memory_order_relaxed);
-  }
+  end_wait (t1);
 
   if (accepted) {
     impl->rendered.fetch_add (1, std::memory_order_relaxed);
@@ -783,25 +797,31 @@ enum class Drain { Done, Failed, Flushing };
 
 /* Waits until the worker wrote everything queued. It ends when the queue is
  * empty and the writer idle (the writer signals it), when writing failed
- * (fail_worker() signals it) or when the sink flushes or stops (unlock()
- * signals it): every way out has a signaller, each of which sets its flag
- * before it takes drain_lock to broadcast. Streaming thread. */
+ * (fail_worker() signals it) or when unlock() is called (it signals it): every
+ * way out has a signaller, each of which sets its flag before it takes
+ * drain_lock to broadcast. unlock() means a flush, a stop, or PLAYING ->
+ * PAUSED: as in render, wait for preroll, and go on draining once PLAYING
+ * again (dropping the EOS there would leave the application waiting for
+ * it for ever). Streaming thread, with basesink's PREROLL lock (it holds it
+ * around the event vfunc for serialized events). */
 static Drain
 drain (GstDmakitSink *self) noexcept
 {
   Impl *impl = self->impl;
-  g_mutex_lock (&impl->drain_lock);
-  impl->drain_waiting.store (1);
-  while ((impl->tail.load () != impl->head.load () || impl->busy.load ()) &&
-         !impl->failed.load () && !impl->flushing.load ())
-    g_cond_wait (&impl->drained, &impl->drain_lock);
-  impl->drain_waiting.store (0);
-  g_mutex_unlock (&impl->drain_lock);
-  if (impl->failed.load ())
-    return Drain::Failed;
-  if (impl->tail.load () != impl->head.load () || impl->busy.load ())
-    return Drain::Flushing;
-  return Drain::Done;
+  for (;;) {
+    g_mutex_lock (&impl->drain_lock);
+    impl->drain_waiting.store (1);
+    while ((impl->tail.load () != impl->head.load () || impl->busy.load ()) &&
+           !impl->failed.load () && !impl->flushing.load ())
+      g_cond_wait (&impl->drained, &impl->drain_lock);
+    impl->drain_waiting.store (0);
+    g_mutex_unlock (&impl->drain_lock);
+    if (impl->failed.load ())
+      return Drain::Failed;
+    if (impl->tail.load () == impl->head.load () && !impl->busy.load ())
+      return Drain::Done;
+    return Drain::Flushing; /* EXPERIMENT */
+  }
 }
 
 static GstStructure *build_stats (GstDmakitSink *self) noexcept;

@@ -601,6 +601,47 @@ GST_START_TEST (test_overrun_block_pushes_back)
 }
 GST_END_TEST;
 
+/* PLAYING -> PAUSED calls basesink's unlock(), like a flush. A render that
+ * waits for room, and an EOS that waits for the drain, must then wait for
+ * PLAYING again and carry on, not fail with FLUSHING (upstream would stop
+ * streaming for good) or drop the EOS (the application would wait for it for
+ * ever). The writer is stalled on a FIFO while the pipeline pauses. */
+GST_START_TEST (test_pause_while_blocked_and_while_draining)
+{
+  TmpDir dir;
+  for (bool at_eos : {false, true}) {
+    const std::string fifo = dir.file (at_eos ? "fifo-eos" : "fifo-block");
+    FifoReader reader (fifo);
+    /* 20 frames of 76800 bytes; at_eos: a queue that takes them all, so the
+     * streaming thread ends up waiting in the EOS drain */
+    GstElement *p = parse ("videotestsrc num-buffers=20 ! "
+                           "video/x-raw,format=GRAY8,width=320,height=240 ! "
+                           "dmakitsink name=sink sync=false max-pending=" +
+                           std::string (at_eos ? "32" : "2") + " location=" + fifo);
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    if (at_eos)
+      fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 20; }, 60000),
+                   "not all buffers were queued");
+    else
+      fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
+                   "the streaming thread never blocked");
+    fail_unless (gst_element_set_state (p, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
+    fail_unless_equals_int (gst_element_get_state (p, nullptr, nullptr, 60 * GST_SECOND),
+                            GST_STATE_CHANGE_SUCCESS);
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    reader.start ();
+    RunResult r = wait_bus (p, 60);
+    set_null (p);
+    reader.join ();
+    fail_unless (r.eos, "at_eos=%d: no EOS after pausing (%s)", at_eos, r.error.c_str ());
+    fail_unless_equals_uint64 (stat (p, "sink", "written"), 20);
+    fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
+    fail_unless_equals_uint64 (reader.total (), 20 * 76800);
+    gst_object_unref (p);
+  }
+}
+GST_END_TEST;
+
 /* EOS is posted only when the writer has written everything: with a slow
  * reader, at EOS time all but at most one pipe-full (and the chunk the reader
  * is holding) must have been read. */
@@ -844,6 +885,7 @@ sink_suite (void)
   tcase_add_test (tc, test_overrun_drop_never_blocks);
   tcase_add_test (tc, test_overrun_block_pushes_back);
   tcase_add_test (tc, test_eos_after_drain);
+  tcase_add_test (tc, test_pause_while_blocked_and_while_draining);
   tcase_add_test (tc, test_stop_does_not_wait_for_a_stalled_reader);
   tcase_add_test (tc, test_reader_gone_is_a_write_error);
   tcase_add_test (tc, test_handoff_many_small_buffers);

@@ -265,6 +265,21 @@ GST_START_TEST (test_config_bad_caps)
   fail_unless (gst_buffer_pool_set_config (pool, proposal), "fixated proposal must be accepted");
   gst_caps_unref (caps);
 
+  /* ANY and EMPTY caps cannot be fixated: rejected without a critical (found by
+   * the caps fuzzer), and the proposal carries no caps, which is accepted */
+  for (const char *text : { "ANY", "EMPTY" }) {
+    caps = gst_caps_from_string (text);
+    config = gst_buffer_pool_get_config (pool);
+    gst_structure_set (config, "caps", GST_TYPE_CAPS, caps, "size", G_TYPE_UINT, 4096u,
+                       "min-buffers", G_TYPE_UINT, 1u, "max-buffers", G_TYPE_UINT, 2u, nullptr);
+    proposal = expect_rejected (pool, config);
+    proposed = (GstCaps *) 0x1;
+    fail_unless (gst_buffer_pool_config_get_params (proposal, &proposed, nullptr, nullptr, nullptr));
+    fail_unless (proposed == nullptr, "%s caps: the proposal must carry no caps", text);
+    fail_unless (gst_buffer_pool_set_config (pool, proposal), "%s caps: proposal refused", text);
+    gst_caps_unref (caps);
+  }
+
   /* VideoMeta with audio caps: the proposal drops the video options */
   caps = gst_caps_from_string ("audio/x-raw, format=S16LE, rate=48000, channels=2, layout=interleaved");
   config = gst_buffer_pool_get_config (pool);
