@@ -729,7 +729,7 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
        * upstream's streaming for good). Called with the PREROLL lock, which
        * basesink holds around render. The pause is not a wait for room. */
       end_wait (now_ns ());
-      ret = GST_FLOW_FLUSHING; /* EXPERIMENT */
+      ret = gst_base_sink_wait_preroll (sink);
       if (ret != GST_FLOW_OK)
         break;
       t0 = now_ns ();
@@ -802,8 +802,8 @@ enum class Drain { Done, Failed, Flushing };
  * drain_lock to broadcast. unlock() means a flush, a stop, or PLAYING ->
  * PAUSED: as in render, wait for preroll, and go on draining once PLAYING
  * again (dropping the EOS there would leave the application waiting for
- * it for ever). Streaming thread, with basesink's PREROLL lock (it holds it
- * around the event vfunc for serialized events). */
+ * it for ever). Streaming thread, from wait_event, in PLAYING, with
+ * basesink's PREROLL lock. */
 static Drain
 drain (GstDmakitSink *self) noexcept
 {
@@ -820,43 +820,48 @@ drain (GstDmakitSink *self) noexcept
       return Drain::Failed;
     if (impl->tail.load () == impl->head.load () && !impl->busy.load ())
       return Drain::Done;
-    return Drain::Flushing; /* EXPERIMENT */
+    if (gst_base_sink_wait_preroll (GST_BASE_SINK (self)) != GST_FLOW_OK)
+      return Drain::Flushing;
   }
 }
 
 static GstStructure *build_stats (GstDmakitSink *self) noexcept;
 
-static gboolean
-gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
+/* EOS: basesink's wait_event first prerolls and waits until the EOS is due,
+ * which leaves us PLAYING. Then the writer drains, with basesink's PREROLL
+ * lock held as during render: a PAUSED <-> PLAYING change never has to wait
+ * for the disk, because leaving PLAYING calls unlock() first (see drain()).
+ * Only then are the final stats posted, and basesink posts EOS. */
+static GstFlowReturn
+gst_dmakit_sink_wait_event (GstBaseSink *sink, GstEvent *event) noexcept
 {
+  GstFlowReturn ret = GST_BASE_SINK_CLASS (parent_class)->wait_event (sink, event);
+  if (ret != GST_FLOW_OK || GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+    return ret;
   GstDmakitSink *self = GST_DMAKIT_SINK (sink);
   Impl *impl = self->impl;
-  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-    switch (impl->writing ? drain (self) : Drain::Done) {
-      case Drain::Done:
-        break;
-      case Drain::Failed:
-        GST_DEBUG_OBJECT (self, "not forwarding EOS: writing failed (error posted)");
-        gst_event_unref (event);
-        return FALSE;
-      case Drain::Flushing:
-        GST_DEBUG_OBJECT (self, "not forwarding EOS: flushing before the writer drained");
-        gst_event_unref (event);
-        return FALSE;
-    }
-    const guint64 dropped = impl->dropped.load ();
-    if (dropped > 0)
-      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-                           ("%" G_GUINT64_FORMAT " buffers were dropped because the write queue "
-                            "was full (overrun=drop, max-pending=%u).",
-                            dropped, impl->run.max_pending),
-                           ("%" G_GUINT64_FORMAT " rendered, %" G_GUINT64_FORMAT " written",
-                            impl->rendered.load (), impl->written.load ()));
-    /* Everything is written: the stats are final ("dmakitsink-stats"). */
-    gst_element_post_message (GST_ELEMENT (self),
-                              gst_message_new_element (GST_OBJECT (self), build_stats (self)));
+  switch (impl->writing ? drain (self) : Drain::Done) {
+    case Drain::Done:
+      break;
+    case Drain::Failed:
+      GST_DEBUG_OBJECT (self, "not posting EOS: writing failed (error posted)");
+      return GST_FLOW_ERROR;
+    case Drain::Flushing:
+      GST_DEBUG_OBJECT (self, "not posting EOS: flushing before the writer drained");
+      return GST_FLOW_FLUSHING;
   }
-  return GST_BASE_SINK_CLASS (parent_class)->event (sink, event);
+  const guint64 dropped = impl->dropped.load ();
+  if (dropped > 0)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+                         ("%" G_GUINT64_FORMAT " buffers were dropped because the write queue "
+                          "was full (overrun=drop, max-pending=%u).",
+                          dropped, impl->run.max_pending),
+                         ("%" G_GUINT64_FORMAT " rendered, %" G_GUINT64_FORMAT " written",
+                          impl->rendered.load (), impl->written.load ()));
+  /* Everything is written: the stats are final ("dmakitsink-stats"). */
+  gst_element_post_message (GST_ELEMENT (self),
+                            gst_message_new_element (GST_OBJECT (self), build_stats (self)));
+  return GST_FLOW_OK;
 }
 
 static gboolean
@@ -1316,7 +1321,7 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
   sink_class->stop = gst_dmakit_sink_stop;
   sink_class->set_caps = gst_dmakit_sink_set_caps;
   sink_class->render = gst_dmakit_sink_render;
-  sink_class->event = gst_dmakit_sink_event;
+  sink_class->wait_event = gst_dmakit_sink_wait_event;
   sink_class->unlock = gst_dmakit_sink_unlock;
   sink_class->unlock_stop = gst_dmakit_sink_unlock_stop;
   sink_class->propose_allocation = gst_dmakit_sink_propose_allocation;

@@ -137,6 +137,23 @@ wait_bus (GstElement *p, guint timeout_s)
   return res;
 }
 
+/* fail_unless() for the part of a test where the writer is stalled on a FIFO:
+ * on failure the pipeline is set to NULL first. With CK_FORK=no (the
+ * valgrind and ASan setups) a failed check jumps out of the test without
+ * unwinding, and a pipeline left stalled would keep GstCheck's final
+ * cleanup, which joins every streaming thread, waiting for ever. */
+#define stalled_check(p, cond, ...)                                                            \
+  G_STMT_START                                                                                \
+  {                                                                                           \
+    if (G_UNLIKELY (!(cond))) {                                                               \
+      /* the message describes the state before the cleanup */                               \
+      gchar *stalled_msg_ = g_strdup_printf (__VA_ARGS__);                                    \
+      set_null (p);                                                                           \
+      fail ("%s", stalled_msg_);                                                              \
+    }                                                                                         \
+  }                                                                                           \
+  G_STMT_END
+
 bool
 wait_until (const std::function<bool ()> &cond, guint timeout_ms)
 {
@@ -495,10 +512,12 @@ GST_START_TEST (test_caps_change_with_queued_buffers)
   GstFlowReturn ret;
   g_signal_emit_by_name (src.get (), "end-of-stream", &ret);
   /* Everything gets queued while the writer is stuck. */
-  fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 8; }, 60000),
-               "rendered %" G_GUINT64_FORMAT, stat (p, "sink", "rendered"));
-  fail_unless (stat (p, "sink", "max-queue-depth") >= 7);
-  fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+  stalled_check (p, wait_until ([&] { return stat (p, "sink", "rendered") == 8; }, 60000),
+                 "rendered %" G_GUINT64_FORMAT, stat (p, "sink", "rendered"));
+  stalled_check (p, stat (p, "sink", "max-queue-depth") >= 7, "max-queue-depth %" G_GUINT64_FORMAT,
+                 stat (p, "sink", "max-queue-depth"));
+  stalled_check (p, stat (p, "sink", "written") == 0, "written %" G_GUINT64_FORMAT,
+                 stat (p, "sink", "written"));
   filler.reset ();
   reader.start (0, true);
   RunResult r = wait_bus (p, 30);
@@ -525,25 +544,26 @@ GST_START_TEST (test_overrun_drop_never_blocks)
                          "dmakitsink name=sink sync=false overrun=drop max-pending=2 location=" +
                          fifo);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  fail_unless (wait_until (
-                   [&] {
-                     return stat (p, "sink", "rendered") + stat (p, "sink", "dropped") == 100;
-                   },
-                   60000),
-               "the streaming thread did not get through all buffers");
+  stalled_check (
+      p,
+      wait_until (
+          [&] { return stat (p, "sink", "rendered") + stat (p, "sink", "dropped") == 100; },
+          60000),
+      "the streaming thread did not get through all buffers");
   const guint64 dropped = stat (p, "sink", "dropped"), rendered = stat (p, "sink", "rendered");
   const guint64 max_block = stat (p, "sink", "max-block-ns");
   const guint64 max_enqueue = stat (p, "sink", "max-enqueue-ns");
   GST_INFO ("drop: rendered %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
             " max-block %" G_GUINT64_FORMAT " ns, max-enqueue %" G_GUINT64_FORMAT " ns",
             rendered, dropped, max_block, max_enqueue);
-  fail_unless (dropped >= 90, "only %" G_GUINT64_FORMAT " dropped", dropped);
-  fail_unless (rendered >= 2 && rendered <= 4, "rendered %" G_GUINT64_FORMAT, rendered);
+  stalled_check (p, dropped >= 90, "only %" G_GUINT64_FORMAT " dropped", dropped);
+  stalled_check (p, rendered >= 2 && rendered <= 4, "rendered %" G_GUINT64_FORMAT, rendered);
   /* never waited for the writer. (max-enqueue-ns is the hand-off's wall
    * time, preemption included, so a loaded or emulated machine can make it
    * anything: it is logged above, not asserted.) */
-  fail_unless_equals_uint64 (max_block, 0);
-  fail_unless_equals_uint64 (stat (p, "sink", "blocked-ns"), 0);
+  stalled_check (p, max_block == 0, "max-block-ns %" G_GUINT64_FORMAT, max_block);
+  stalled_check (p, stat (p, "sink", "blocked-ns") == 0, "blocked-ns %" G_GUINT64_FORMAT,
+                 stat (p, "sink", "blocked-ns"));
   reader.start ();
   RunResult r = wait_bus (p, 60);
   fail_unless (r.eos, "%s", r.error.c_str ());
@@ -569,22 +589,31 @@ GST_START_TEST (test_overrun_block_pushes_back)
                          "video/x-raw,format=GRAY8,width=320,height=240 ! "
                          "dmakitsink name=sink sync=false max-pending=2 location=" + fifo);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  /* Wait for the condition itself, however slow the machine: the streaming
-   * thread is blocked waiting for room (blocked-ns > 0). */
-  fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
-               "the streaming thread never blocked (rendered %" G_GUINT64_FORMAT ")",
-               stat (p, "sink", "rendered"));
-  /* The writer is stuck: the queue is full, the streaming thread waits and
+  /* Wait for the condition itself, however slow the machine: the writer
+   * holds the first frame (stuck in the pipe), the queue holds the next two,
+   * and the streaming thread is blocked waiting for room with the fourth.
+   * (Blocked alone is not enough: the writer may not have taken the first
+   * frame yet.) */
+  stalled_check (p, wait_until (
+                        [&] {
+                          return stat (p, "sink", "blocked-ns") > 0 &&
+                                 stat (p, "sink", "rendered") == 2 + 1 &&
+                                 stat (p, "sink", "queue-depth") == 2;
+                        },
+                        60000),
+                 "the streaming thread never blocked behind a full queue (rendered %"
+                 G_GUINT64_FORMAT ", queue-depth %" G_GUINT64_FORMAT ")",
+                 stat (p, "sink", "rendered"), stat (p, "sink", "queue-depth"));
+  /* The writer is stuck, the queue is full, the streaming thread waits and
    * nothing is dropped. */
-  fail_unless (stat (p, "sink", "rendered") <= 2 + 1, "rendered %" G_GUINT64_FORMAT,
-               stat (p, "sink", "rendered"));
-  fail_unless_equals_uint64 (stat (p, "sink", "queue-depth"), 2);
-  fail_unless_equals_uint64 (stat (p, "sink", "dropped"), 0);
-  fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+  stalled_check (p, stat (p, "sink", "dropped") == 0, "dropped %" G_GUINT64_FORMAT,
+                 stat (p, "sink", "dropped"));
+  stalled_check (p, stat (p, "sink", "written") == 0, "written %" G_GUINT64_FORMAT,
+                 stat (p, "sink", "written"));
   /* How long it has been blocked so far: the wait, once over, lasted at
    * least that long. */
   const guint64 blocked = stat (p, "sink", "blocked-ns");
-  fail_unless (blocked > 0);
+  stalled_check (p, blocked > 0, "not blocked any more");
   reader.start ();
   RunResult r = wait_bus (p, 60);
   set_null (p);
@@ -620,15 +649,20 @@ GST_START_TEST (test_pause_while_blocked_and_while_draining)
                            std::string (at_eos ? "32" : "2") + " location=" + fifo);
     gst_element_set_state (p, GST_STATE_PLAYING);
     if (at_eos)
-      fail_unless (wait_until ([&] { return stat (p, "sink", "rendered") == 20; }, 60000),
-                   "not all buffers were queued");
+      stalled_check (p, wait_until ([&] { return stat (p, "sink", "rendered") == 20; }, 60000),
+                     "not all buffers were queued");
     else
-      fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
-                   "the streaming thread never blocked");
-    fail_unless (gst_element_set_state (p, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
-    fail_unless_equals_int (gst_element_get_state (p, nullptr, nullptr, 60 * GST_SECOND),
-                            GST_STATE_CHANGE_SUCCESS);
-    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+      stalled_check (p,
+                     wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
+                     "the streaming thread never blocked");
+    stalled_check (p, gst_element_set_state (p, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE,
+                   "at_eos=%d: cannot pause", at_eos);
+    const GstStateChangeReturn paused = gst_element_get_state (p, nullptr, nullptr,
+                                                               60 * GST_SECOND);
+    stalled_check (p, paused == GST_STATE_CHANGE_SUCCESS, "at_eos=%d: pausing returned %s",
+                   at_eos, gst_element_state_change_return_get_name (paused));
+    stalled_check (p, gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE,
+                   "at_eos=%d: cannot play again", at_eos);
     reader.start ();
     RunResult r = wait_bus (p, 60);
     set_null (p);
@@ -656,8 +690,8 @@ GST_START_TEST (test_eos_after_drain)
   gst_element_set_state (p, GST_STATE_PLAYING); /* the sink opens its end here */
   /* The writer stalls once the pipe is full (two frames): wait until
    * buffers queue up behind it, then read slowly. */
-  fail_unless (wait_until ([&] { return stat (p, "sink", "max-queue-depth") >= 2; }, 60000),
-               "the queue was never used");
+  stalled_check (p, wait_until ([&] { return stat (p, "sink", "max-queue-depth") >= 2; }, 60000),
+                 "the queue was never used");
   reader.start (2000);
   RunResult r = wait_bus (p, 120);
   const guint64 read_at_eos = reader.total ();
@@ -691,8 +725,14 @@ GST_START_TEST (test_stop_does_not_wait_for_a_stalled_reader)
   g_object_set (p, "auto-flush-bus", FALSE, nullptr);
   gst_element_set_state (p, GST_STATE_PLAYING);
   /* writer stuck on the full pipe, queue full, streaming thread waiting */
-  fail_unless (wait_until ([&] { return stat (p, "sink", "blocked-ns") > 0; }, 60000),
-               "the streaming thread never blocked");
+  stalled_check (p, wait_until (
+                        [&] {
+                          return stat (p, "sink", "blocked-ns") > 0 &&
+                                 stat (p, "sink", "rendered") == 4 + 1 &&
+                                 stat (p, "sink", "queue-depth") == 4;
+                        },
+                        60000),
+                 "the streaming thread never blocked behind a full queue");
   set_null (p); /* aborts the test if this hangs */
   auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
   std::string warning;

@@ -6,6 +6,8 @@
  * too much) turns the canary into an unexpected pass: a failure.
  *
  *   leak, overflow              AddressSanitizer/LeakSanitizer (asan builds)
+ *   ubsan                       UndefinedBehaviorSanitizer (the asan build has
+ *                               it too): a signed integer overflow
  *   race                        ThreadSanitizer: a plain data race
  *   race-locks                  ThreadSanitizer: one variable written under
  *                               two different GMutexes (the GLib lock
@@ -27,7 +29,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* UBSan recovers by default; the asan setup sets halt_on_error=1, and so does
+ * this (for a plain `meson test` in the asan build). */
+__attribute__ ((visibility ("default"))) const char *__ubsan_default_options (void);
+__attribute__ ((visibility ("default"))) const char *
+__ubsan_default_options (void)
+{
+  return "halt_on_error=1:print_stacktrace=1";
+}
+
 static void *volatile g_sink;
+static volatile int g_big = G_MAXINT;
 static volatile int g_index = 16;
 static int g_shared;
 static GMutex g_lock_a, g_lock_b;
@@ -126,6 +138,8 @@ main (int argc, char **argv)
     leak ();
   } else if (!strcmp (mode, "overflow")) {
     overflow ();
+  } else if (!strcmp (mode, "ubsan")) {
+    g_sink = GINT_TO_POINTER (g_big + 1); /* signed overflow: undefined */
   } else if (!strcmp (mode, "race")) {
     two_threads (racer, GINT_TO_POINTER (1), GINT_TO_POINTER (2));
   } else if (!strcmp (mode, "race-locks")) {

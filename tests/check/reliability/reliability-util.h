@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <initializer_list>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -116,14 +117,36 @@ slowdown ()
 
 /* ---- process figures ------------------------------------------------------ */
 
+/* What the open fds point at ("3:/dev/null 4:anon_inode:[eventfd] ..."), for
+ * failure messages. */
+inline std::string
+fd_targets ()
+{
+  std::string out;
+  if (DIR *dir = opendir ("/proc/self/fd")) {
+    while (dirent *e = readdir (dir)) {
+      if (e->d_name[0] == '.')
+        continue;
+      gchar *target = g_file_read_link ((std::string ("/proc/self/fd/") + e->d_name).c_str (),
+                                        nullptr);
+      out += std::string (e->d_name) + ":" + (target ? target : "?") + " ";
+      g_free (target);
+    }
+    closedir (dir);
+  }
+  return out;
+}
+
 struct ProcFigures {
   guint fds = 0;            /* entries of /proc/self/fd */
+  guint buffer_fds = 0;     /* of them: memfds, DMA-BUFs, DRM and heap nodes */
   guint maps = 0;           /* lines of /proc/self/maps */
   guint buffer_maps = 0;    /* mappings of memfds and DMA-BUFs (our buffers) */
   guint64 buffer_kib = 0;   /* mapped KiB of those mappings (smaps Size) */
   guint64 buffer_rss_kib = 0; /* resident KiB of those mappings (smaps Rss) */
   guint64 rss_kib = 0;      /* VmRSS */
   guint64 heap_bytes = 0;   /* heap in use: mallinfo2, or ASan's allocator */
+  std::string fd_list;      /* what the fds point at, for failure messages */
 
   std::string str () const
   {
@@ -145,6 +168,17 @@ is_buffer_mapping (const char *line)
          std::strstr (line, "/dev/dri/") || std::strstr (line, "drm mm object");
 }
 
+/* Asserts that @b (later) has no fd more than @a (earlier), and exactly its
+ * buffer fds, listing both sets if not. (GStreamer may still be finalizing
+ * objects of an earlier pipeline when @a is taken, e.g. a stock pool's
+ * GstPoll sockets: fewer other fds later is not a leak.) */
+#define fail_unless_same_fds(a, b)                                                            \
+  fail_unless ((b).buffer_fds == (a).buffer_fds && (b).fds <= (a).fds,                         \
+               "open fds went from %u (%u of buffers) to %u (%u of buffers)\n  before: %s\n"    \
+               "  after:  %s",                                                                 \
+               (a).fds, (a).buffer_fds, (b).fds, (b).buffer_fds, (a).fd_list.c_str (),           \
+               (b).fd_list.c_str ())
+
 inline ProcFigures
 proc_figures ()
 {
@@ -156,6 +190,11 @@ proc_figures ()
     closedir (dir);
     f.fds--; /* the one opendir() holds */
   }
+  f.fd_list = fd_targets ();
+  for (const char *kind : { "/memfd:", "dmabuf", "/dev/dri/", "/dev/dma_heap/", "/dev/udmabuf" })
+    for (size_t at = f.fd_list.find (kind); at != std::string::npos;
+         at = f.fd_list.find (kind, at + 1))
+      f.buffer_fds++;
   gchar *smaps = nullptr;
   if (g_file_get_contents ("/proc/self/smaps", &smaps, nullptr, nullptr)) {
     bool in_buffer = false;
