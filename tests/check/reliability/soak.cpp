@@ -52,13 +52,16 @@ cycles ()
 }
 
 void
-check_flat (const char *what, const ProcFigures &a, const ProcFigures &b)
+check_flat (const char *what, const ProcFigures &a, const ProcFigures &b,
+            bool buffers_checked_already = false)
 {
   g_print ("%s [%s]\n  after warm-up: %s\n  at the end:    %s\n", what, tool_name (),
            a.str ().c_str (), b.str ().c_str ());
-  fail_unless_same_fds (a, b);
-  fail_unless_equals_int (b.buffer_maps, a.buffer_maps);
-  fail_unless_equals_uint64 (b.buffer_kib, a.buffer_kib);
+  if (!buffers_checked_already) {
+    fail_unless_same_fds (a, b);
+    fail_unless_equals_int (b.buffer_maps, a.buffer_maps);
+    fail_unless_equals_uint64 (b.buffer_kib, a.buffer_kib);
+  }
   if (tool () == Tool::valgrind)
     return;
   fail_unless (b.heap_bytes <= a.heap_bytes + kHeapSlack,
@@ -168,16 +171,34 @@ GST_START_TEST (test_stream)
    * there, so per window of 4 s) */
   for (guint s = 4; s <= kSeconds; s++)
     fail_unless (written[s] > written[s - 4], "no frame written between t=%u and t=%u", s - 4, s);
-  /* from t=2 s on the pipeline is in steady state: its pool is as big as it
-   * gets, so the buffers' fds and mappings are constant, every second */
+  /* From t=2 s on the pipeline is in steady state. A loaded machine can still
+   * stall one thread long enough for a pool to grow by a buffer or two (seen
+   * once in CI: 11 -> 12 buffer fds); that growth is bounded by what the
+   * queue (4) and the pools' headroom hold. A leak grows with every frame
+   * (~200 per second here, so ~1600 by t=10 s). So: every second, the
+   * buffers' fds, mappings and mapped size stay within kGrowth buffers of
+   * t=2 s, and the other fds do not grow. */
+  constexpr guint kGrowth = 4;
+  const guint64 kib_per_buffer =
+      samples[2].buffer_maps ? samples[2].buffer_kib / samples[2].buffer_maps : 0;
   for (guint s = 3; s <= kSeconds; s++) {
-    fail_unless_same_fds (samples[2], samples[s]);
-    fail_unless_equals_int (samples[s].buffer_maps, samples[2].buffer_maps);
-    fail_unless_equals_uint64 (samples[s].buffer_kib, samples[2].buffer_kib);
+    fail_unless (samples[s].buffer_fds <= samples[2].buffer_fds + kGrowth &&
+                     samples[s].fds - samples[s].buffer_fds <=
+                         samples[2].fds - samples[2].buffer_fds,
+                 "open fds went from %u (%u of buffers) to %u (%u of buffers) at t=%u s\n"
+                 "  before: %s\n  after:  %s",
+                 samples[2].fds, samples[2].buffer_fds, samples[s].fds, samples[s].buffer_fds, s,
+                 samples[2].fd_list.c_str (), samples[s].fd_list.c_str ());
+    fail_unless (samples[s].buffer_maps <= samples[2].buffer_maps + kGrowth,
+                 "buffer mappings went from %u to %u at t=%u s", samples[2].buffer_maps,
+                 samples[s].buffer_maps, s);
+    fail_unless (samples[s].buffer_kib <= samples[2].buffer_kib + kGrowth * kib_per_buffer,
+                 "mapped buffer memory went from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
+                 " KiB at t=%u s", samples[2].buffer_kib, samples[s].buffer_kib, s);
   }
   gchar *what = g_strdup_printf ("%u s of streaming, %" G_GUINT64_FORMAT " frames (t=2 s vs t=%u s)",
                                  kSeconds, written.back (), kSeconds);
-  check_flat (what, samples[2], samples[kSeconds]);
+  check_flat (what, samples[2], samples[kSeconds], /* bounded above */ true);
   g_free (what);
   /* (the buffers' resident part may still grow inside those mappings: a
    * buffer the pool hands out for the first time after a hiccup gets its
