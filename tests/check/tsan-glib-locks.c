@@ -27,12 +27,12 @@
  * so when libgstreamer drops the last reference itself (gst_bus_post, pad
  * pushes, sample and message finalization, ...) the final free cannot be
  * ordered after the other owners' accesses. The frees libgstreamer performs
- * itself (g_slice_free1 of its structures, and g_value_unset of plain values
- * such as a message's strings and GErrors, called straight from libgstreamer's
- * code) are routed through functions named dmakit_tsan_gstcore_*, so
- * tests/check/suppressions/tsan.supp can name exactly those frees and nothing
- * else: our code's own frees, and frees of our memory (allocator, pool) stay
- * checked. */
+ * itself (g_slice_free1 and g_free of its structures and of system memory,
+ * and g_value_unset of plain values such as a message's strings and GErrors,
+ * called straight from libgstreamer's code) are routed through functions
+ * named dmakit_tsan_gstcore_*, so tests/check/suppressions/tsan.supp can name
+ * exactly those frees and nothing else: our code's own frees, and frees of our
+ * memory (allocator, pool) stay checked. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <glib-object.h>
@@ -297,6 +297,28 @@ g_slice_free1 (gsize size, gpointer mem)
     dmakit_tsan_gstcore_slice_free1 (size, mem);
   else
     call_slice_free1 (size, mem);
+}
+
+__attribute__ ((noinline)) static void
+call_free (gpointer mem)
+{
+  REAL (g_free);
+  rp_g_free (mem);
+}
+
+__attribute__ ((noinline)) void
+dmakit_tsan_gstcore_free (gpointer mem)
+{
+  call_free (mem);
+}
+
+EXPORT void
+g_free (gpointer mem)
+{
+  if (called_from_gstcore (__builtin_return_address (0)))
+    dmakit_tsan_gstcore_free (mem);
+  else
+    call_free (mem);
 }
 
 __attribute__ ((noinline)) static void
