@@ -141,13 +141,33 @@ def header(title, what):
 
 
 def enum_values(pspec):
-    """[(value, nick, name)] of an enum or flags property's type, by value."""
-    if GObject.type_is_a(pspec.value_type, GObject.TYPE_FLAGS):
-        values = getattr(pspec.flags_class, "__flags_values__", {})
-        return [(int(v), values[v].first_value_nick, values[v].first_value_name)
-                for v in sorted(values)]
-    values = getattr(pspec.enum_class, "__enum_values__", {})
-    return [(int(v), values[v].value_nick, values[v].value_name) for v in sorted(values)]
+    """[(value, nick, name)] of an enum or flags property's type, by value.
+
+    PyGObject < 3.50 wraps pspec.enum_class / flags_class as a Python class with
+    a value table; 3.50 hands out the GEnumClass / GFlagsClass struct itself,
+    read here through g_enum_get_value() / g_flags_get_first_value()."""
+    is_flags = GObject.type_is_a(pspec.value_type, GObject.TYPE_FLAGS)
+    klass = pspec.flags_class if is_flags else pspec.enum_class
+    table = getattr(klass, "__flags_values__" if is_flags else "__enum_values__", None)
+    out = {}
+    if table is not None:
+        for v, inst in table.items():
+            if is_flags:
+                if int(v) == 0 or bin(int(v)).count("1") == 1:
+                    out[int(v)] = (inst.first_value_nick, inst.first_value_name)
+            else:
+                out[int(v)] = (inst.value_nick, inst.value_name)
+    elif is_flags:
+        for v in [0] + [1 << bit for bit in range(32)]:
+            ev = GObject.flags_get_first_value(klass, v)
+            if ev is not None and ev.value == v:
+                out[v] = (ev.value_nick, ev.value_name)
+    else:
+        for v in range(klass.minimum, klass.maximum + 1):
+            ev = GObject.enum_get_value(klass, v)
+            if ev is not None:
+                out[v] = (ev.value_nick, ev.value_name)
+    return [(v, out[v][0], out[v][1]) for v in sorted(out)]
 
 
 def number(value, fundamental):
@@ -293,6 +313,17 @@ def signal_sections(gtype):
 # ---- caps ---------------------------------------------------------------------------
 
 
+def structure_at(caps, i):
+    """A copy of structure @i of @caps. gst-python 1.26 hands structures out as a
+    context manager (with caps.get_structure(i) as s: ...); older versions as
+    the structure itself."""
+    s = caps.get_structure(i)
+    if not hasattr(s, "get_name") and hasattr(s, "__enter__"):
+        with s as inner:
+            return inner.copy()
+    return s.copy()
+
+
 def caps_lines(caps):
     if caps.is_any():
         return ["ANY"]
@@ -300,7 +331,7 @@ def caps_lines(caps):
         return ["EMPTY"]
     out = []
     for i in range(caps.get_size()):
-        s = caps.get_structure(i)
+        s = structure_at(caps, i)
         feats = caps.get_features(i)
         title = s.get_name()
         if feats is not None:
