@@ -41,7 +41,8 @@
 
 using namespace dmakit;
 
-namespace {
+namespace
+{
 
 constexpr guint kWidth = 1920, kHeight = 1080;
 constexpr gsize kFrameSize = kWidth * kHeight * 3 / 2; /* 1080p NV12 */
@@ -140,7 +141,7 @@ map_loop (GstMemory *mem, int iters, bool touch)
       for (gsize off = 0; off < info.size; off += page)
         info.data[off] = guint8 (i);
     } else {
-      asm volatile ("" : : "r"(info.data) : "memory");
+      asm volatile("" : : "r"(info.data) : "memory");
     }
     gst_memory_unmap (mem, &info);
   }
@@ -185,9 +186,8 @@ main (int argc, char **argv)
   g_print ("DRM node: %s (the one the dmakit drm-dumb backend picked)\n\n", device.c_str ());
 
   std::vector<Row> rows;
-  rows.push_back ({"dmakit drm-dumb (DMA-BUF)", [&] () {
-                     return gst_allocator_alloc (ours.get (), kFrameSize, nullptr);
-                   }});
+  rows.push_back ({ "dmakit drm-dumb (DMA-BUF)",
+                    [&] () { return gst_allocator_alloc (ours.get (), kFrameSize, nullptr); } });
 
   ObjectRef<GstAllocator> stock;
   std::string stock_note;
@@ -215,9 +215,11 @@ main (int argc, char **argv)
             stock_note = "not measured: GstDRMDumbAllocator cannot use " + device;
           } else {
             stock_note = "gst_drm_dumb_allocator_new_with_device_path() and _new_with_fd() "
-                         "refuse " + device + " (its DRM_CAP_DUMB_BUFFER query fails, as on "
-                         "render-only drivers); constructed through the public \"drm-fd\" "
-                         "property instead, which skips only that query";
+                         "refuse "
+                         + device
+                         + " (its DRM_CAP_DUMB_BUFFER query fails, as on "
+                           "render-only drivers); constructed through the public \"drm-fd\" "
+                           "property instead, which skips only that query";
           }
         }
         close (fd); /* the allocator holds a dup */
@@ -230,13 +232,13 @@ main (int argc, char **argv)
   }
   if (stock) {
     GstAllocator *st = stock.get ();
-    rows.push_back ({"stock GstDRMDumbAllocator", [st] () {
+    rows.push_back ({ "stock GstDRMDumbAllocator", [st] () {
                        guint32 pitch = 0;
                        return gst_drm_dumb_allocator_alloc (st, kFourccNV12, kWidth, kHeight,
                                                             &pitch);
-                     }});
+                     } });
     if (gst_drm_dumb_allocator_has_prime_export (st)) {
-      rows.push_back ({"stock GstDRMDumbAllocator+export", [st] () -> GstMemory * {
+      rows.push_back ({ "stock GstDRMDumbAllocator+export", [st] () -> GstMemory * {
                          guint32 pitch = 0;
                          GstMemory *m = gst_drm_dumb_allocator_alloc (st, kFourccNV12, kWidth,
                                                                       kHeight, &pitch);
@@ -245,15 +247,15 @@ main (int argc, char **argv)
                          GstMemory *d = gst_drm_dumb_memory_export_dmabuf (m);
                          gst_memory_unref (m); /* the DMA-BUF keeps the buffer object */
                          return d;
-                       }});
+                       } });
     } else {
       stock_note += "; the node has no PRIME export, so no exported row";
     }
   }
 #else
   stock_note = std::string ("not measured: GstDRMDumbAllocator is new in GStreamer 1.24; this "
-                            "build is against ") +
-               std::to_string (GST_VERSION_MAJOR) + "." + std::to_string (GST_VERSION_MINOR);
+                            "build is against ")
+               + std::to_string (GST_VERSION_MAJOR) + "." + std::to_string (GST_VERSION_MINOR);
 #endif
   g_print ("stock GstDRMDumbAllocator: %s\n\n", stock_note.c_str ());
 
@@ -289,9 +291,10 @@ main (int argc, char **argv)
     std::string label = rows[i].label;
     if (label == "stock GstDRMDumbAllocator+export")
       label = "stock GstDmaBufAllocator (exported dumb)";
-    mems.push_back ({label, MemoryRef::adopt (m)});
+    mems.push_back ({ label, MemoryRef::adopt (m) });
   }
-  g_print ("2. map(WRITE)+unmap of one 1080p NV12 buffer (%" G_GSIZE_FORMAT " bytes)\n", kFrameSize);
+  g_print ("2. map(WRITE)+unmap of one 1080p NV12 buffer (%" G_GSIZE_FORMAT " bytes)\n",
+           kFrameSize);
   g_print ("   %-40s %14s %10s %16s %10s\n", "memory", "map+unmap", "vs stock", "+touch pages",
            "vs stock");
   std::vector<double> plain (mems.size ()), touched (mems.size ());
