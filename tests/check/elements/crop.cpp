@@ -8,6 +8,7 @@
 #include <gst/check/gstharness.h>
 #include <gst/dmakit/dmakit.h>
 
+#include <atomic>
 #include <vector>
 
 using namespace etest;
@@ -649,6 +650,193 @@ GST_START_TEST (test_property_change_mid_stream)
 }
 GST_END_TEST;
 
+/* Sides changed all the time while playing, among values that are all
+ * valid for the frame (some -1, auto): every change must be applied or
+ * renegotiated, never turned into an error, and every output frame must be
+ * one that some valid setting gives. A thread sets one side at a time from a
+ * fixed sequence while a non-live source pushes frames as fast as it can, so
+ * negotiations (transform_caps, then set_caps) overlap the changes often. */
+constexpr gint kStressW = 1280, kStressH = 720;
+constexpr gint kStressValues[] = {-1, 0, 1, 2, 3, 5, 7, 16, 33, 50};
+
+struct StressFrame {
+  gint caps_w = 0, caps_h = 0;
+  gsize size = 0;
+  bool has_crop = false;
+  guint x = 0, y = 0, w = 0, h = 0;
+};
+
+struct StressRecord {
+  GMutex lock;
+  std::vector<StressFrame> frames;
+  StressRecord () { g_mutex_init (&lock); }
+  ~StressRecord () { g_mutex_clear (&lock); }
+};
+
+GstPadProbeReturn
+stress_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  auto *rec = static_cast<StressRecord *> (data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  StressFrame f;
+  if (GstCaps *caps = gst_pad_get_current_caps (pad)) {
+    const GstStructure *st = gst_caps_get_structure (caps, 0);
+    gst_structure_get_int (st, "width", &f.caps_w);
+    gst_structure_get_int (st, "height", &f.caps_h);
+    gst_caps_unref (caps);
+  }
+  f.size = gst_buffer_get_size (buf);
+  if (GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (buf)) {
+    f.has_crop = true;
+    f.x = cm->x;
+    f.y = cm->y;
+    f.w = cm->width;
+    f.h = cm->height;
+  }
+  g_mutex_lock (&rec->lock);
+  rec->frames.push_back (f);
+  g_mutex_unlock (&rec->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+struct Setter {
+  GstElement *crop = nullptr;
+  std::atomic<bool> stop{false};
+  guint changes = 0;
+};
+
+gpointer
+setter_main (gpointer data)
+{
+  auto *s = static_cast<Setter *> (data);
+  static const char *const sides[] = {"left", "right", "top", "bottom"};
+  GRand *rand = g_rand_new_with_seed (20261203);
+  while (!s->stop.load ()) {
+    const char *side = sides[g_rand_int_range (rand, 0, 4)];
+    const gint v = kStressValues[g_rand_int_range (rand, 0, G_N_ELEMENTS (kStressValues))];
+    g_object_set (s->crop, side, v, nullptr);
+    s->changes++;
+    g_usleep (50);
+  }
+  g_rand_free (rand);
+  return nullptr;
+}
+
+/* Also changes a side while a negotiation is under way, at the moment the
+ * sink is asked for its caps: after dmakitcrop computed its output caps from
+ * the settings and before it is told which caps were chosen. Every
+ * negotiation is hit, whatever the timing of the setter thread. */
+struct MidNegotiation {
+  GstElement *crop = nullptr;
+  GRand *rand = nullptr;
+  std::atomic<guint> changes{0};
+};
+
+GstPadProbeReturn
+mid_negotiation_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *m = static_cast<MidNegotiation *> (data);
+  if (GST_QUERY_TYPE (GST_PAD_PROBE_INFO_QUERY (info)) != GST_QUERY_CAPS)
+    return GST_PAD_PROBE_OK;
+  static const char *const sides[] = {"left", "right", "top", "bottom"};
+  const char *side = sides[g_rand_int_range (m->rand, 0, 4)];
+  const gint v = kStressValues[g_rand_int_range (m->rand, 0, G_N_ELEMENTS (kStressValues))];
+  g_object_set (m->crop, side, v, nullptr);
+  m->changes++;
+  return GST_PAD_PROBE_OK;
+}
+
+bool
+is_stress_value (gint64 v)
+{
+  for (gint k : kStressValues)
+    if (k >= 0 && v == k)
+      return true;
+  return false;
+}
+
+/* Whether a crop of @a before and @b after, in a frame of @full, is what some
+ * setting of kStressValues gives: both fixed, one fixed and the other auto
+ * (anything that fits), or both auto (centred, the odd pixel after). */
+bool
+sides_valid (gint64 a, gint64 b, gint64 full)
+{
+  if (a < 0 || b < 0 || a + b >= full)
+    return false;
+  const gint64 d = a + b;
+  return is_stress_value (a) || is_stress_value (b) || (a == d / 2 && b == d - d / 2);
+}
+
+void
+run_side_stress (const char *sink, bool by_meta)
+{
+  const guint n_frames = 300;
+  GstElement *p = parse ("videotestsrc is-live=false num-buffers=" + std::to_string (n_frames) +
+                         " ! video/x-raw,format=NV12,width=" + std::to_string (kStressW) +
+                         ",height=" + std::to_string (kStressH) +
+                         ",framerate=30/1 ! dmakitcrop name=crop left=-1 top=2 ! " + sink);
+  auto crop = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "crop"));
+  StressRecord rec;
+  auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (crop.get (), "src"));
+  gst_pad_add_probe (pad.get (), GST_PAD_PROBE_TYPE_BUFFER, stress_probe, &rec, nullptr);
+
+  MidNegotiation mid;
+  mid.crop = crop.get ();
+  mid.rand = g_rand_new_with_seed (7);
+  auto sinkpad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (crop.get (), "src"));
+  sinkpad.reset (gst_pad_get_peer (sinkpad.get ()));
+  gst_pad_add_probe (sinkpad.get (), GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM, mid_negotiation_probe,
+                     &mid, nullptr);
+
+  Setter setter;
+  setter.crop = crop.get ();
+  GThread *thread = g_thread_new ("side-setter", setter_main, &setter);
+  RunResult r = run (p, 90);
+  setter.stop = true;
+  g_thread_join (thread);
+  set_null (p);
+  const std::string path = stat_string (p, "crop", "path");
+  gst_object_unref (p);
+  g_rand_free (mid.rand);
+
+  fail_unless (!r.timed_out, "%s: timed out after %u + %u changes", sink, setter.changes,
+               mid.changes.load ());
+  fail_unless (r.error.empty (), "%s: error after %u + %u changes, %zu frames: %s (%s)", sink,
+               setter.changes, mid.changes.load (), rec.frames.size (), r.error.c_str (),
+               r.error_debug.c_str ());
+  fail_unless (r.eos, "%s: no EOS", sink);
+  fail_unless_equals_int (rec.frames.size (), n_frames);
+  assert_str_eq (path, by_meta ? "meta" : "copy");
+  for (guint i = 0; i < rec.frames.size (); i++) {
+    const StressFrame &f = rec.frames[i];
+    fail_unless (f.caps_w >= 1 && f.caps_w <= kStressW && f.caps_h >= 1 && f.caps_h <= kStressH,
+                 "%s: frame %u: caps %dx%d", sink, i, f.caps_w, f.caps_h);
+    if (by_meta) {
+      /* The whole input frame, with the crop in a meta matching the caps. */
+      fail_unless (f.has_crop, "%s: frame %u: no crop meta", sink, i);
+      fail_unless (gint (f.w) == f.caps_w && gint (f.h) == f.caps_h,
+                   "%s: frame %u: crop %ux%u, caps %dx%d", sink, i, f.w, f.h, f.caps_w, f.caps_h);
+      fail_unless (sides_valid (f.x, gint64 (kStressW) - f.x - f.w, kStressW) &&
+                       sides_valid (f.y, gint64 (kStressH) - f.y - f.h, kStressH),
+                   "%s: frame %u: crop %u,%u %ux%u is no valid setting", sink, i, f.x, f.y, f.w,
+                   f.h);
+    } else {
+      /* A new frame of exactly the caps' size. */
+      GstVideoInfo info;
+      gst_video_info_set_format (&info, GST_VIDEO_FORMAT_NV12, f.caps_w, f.caps_h);
+      fail_unless (!f.has_crop, "%s: frame %u: a copy carries a crop meta", sink, i);
+      fail_unless_equals_uint64 (f.size, GST_VIDEO_INFO_SIZE (&info));
+    }
+  }
+}
+
+GST_START_TEST (test_side_changes_while_playing)
+{
+  run_side_stress ("dmakitsink sync=false location=/dev/null", true);
+  run_side_stress ("fakesink sync=false", false);
+}
+GST_END_TEST;
+
 static Suite *
 crop_suite (void)
 {
@@ -667,6 +855,10 @@ crop_suite (void)
   tcase_add_test (tc, test_bad_property_values);
   tcase_add_test (tc, test_allocation_proposals);
   tcase_add_test (tc, test_property_change_mid_stream);
+  TCase *stress = tcase_create ("stress");
+  tcase_set_timeout (stress, 240);
+  suite_add_tcase (s, stress);
+  tcase_add_test (stress, test_side_changes_while_playing);
   return s;
 }
 
