@@ -243,6 +243,9 @@ struct Settings {
   GstDmakitCropMode mode = GST_DMAKIT_CROP_MODE_AUTO;
   bool strict = false;
   GQuark roi_type = 0; /* 0: off */
+  /* Counts changes of left/right/top/bottom: two copies with the same
+   * generation hold the same sides. */
+  guint64 generation = 0;
 };
 
 /* The crop applied to the negotiated frame, all >= 0. */
@@ -257,6 +260,10 @@ struct Crop {
 struct Impl {
   /* Guarded by the object lock. */
   Settings settings;
+  /* The settings the last output caps were computed from (transform_caps
+   * from the sink side): set_caps gets caps chosen from these, and the
+   * properties may have changed since. */
+  Settings caps_settings;
   bool need_update = false;
   GCharPtr copy_reason; /* why the copy path was chosen, or NULL */
   /* The last negotiation refusal posted as an error (its text and caps), so
@@ -411,6 +418,24 @@ resolve_crop (const Settings &s, const GstVideoInfo *in, const GstVideoInfo *out
   return CropResult::Ok;
 }
 
+/* Whether the sides leave at least one column and one row of a @w x @h
+ * frame (an auto side counts as 0 here), as videocrop requires. */
+static bool
+crop_fits (const Settings &s, gint64 w, gint64 h) noexcept
+{
+  return gint64 (MAX (s.left, 0)) + MAX (s.right, 0) < w &&
+         gint64 (MAX (s.top, 0)) + MAX (s.bottom, 0) < h;
+}
+
+/* The user-facing text of a crop that does not fit (transfer full). */
+static gchar *
+too_large_text (const Settings &s, gint w, gint h) noexcept
+{
+  return g_strdup_printf ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d frame: "
+                          "the crop is as large as the frame or larger.",
+                          s.left, s.right, s.top, s.bottom, w, h);
+}
+
 /* Re-reads the properties when they changed without new caps (e.g. left and
  * right moved by the same amount). Streaming thread. */
 static void
@@ -501,6 +526,8 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
   {
     ObjectLocker lock (trans);
     s = impl_of (trans)->settings;
+    if (direction == GST_PAD_SINK)
+      impl_of (trans)->caps_settings = s;
   }
   const bool w_dynamic = s.left == -1 || s.right == -1;
   const bool h_dynamic = s.top == -1 || s.bottom == -1;
@@ -582,49 +609,54 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
     return FALSE;
   }
 
-  Settings s;
+  /* The current settings, and those the output caps were computed from:
+   * the properties can change between transform_caps and here. */
+  Settings s, chosen;
   {
     ObjectLocker lock (self);
     s = impl->settings;
+    chosen = impl->caps_settings;
     impl->need_update = false;
   }
+  const gint in_w = GST_VIDEO_INFO_WIDTH (&in_info), in_h = GST_VIDEO_INFO_HEIGHT (&in_info);
   Crop crop;
-  switch (resolve_crop (s, &in_info, &out_info, &crop)) {
-    case CropResult::Ok:
-      break;
-    case CropResult::TooLarge:
-      CROP_REFUSE (self, incaps, STREAM, FORMAT,
-                   g_strdup_printf ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d "
-                                    "frame: the crop is as large as the frame or larger.",
-                                    s.left, s.right, s.top, s.bottom,
-                                    GST_VIDEO_INFO_WIDTH (&in_info),
-                                    GST_VIDEO_INFO_HEIGHT (&in_info)),
+  if (resolve_crop (s, &in_info, &out_info, &crop) != CropResult::Ok) {
+    if (!crop_fits (s, in_w, in_h)) {
+      CROP_REFUSE (self, incaps, STREAM, FORMAT, too_large_text (s, in_w, in_h),
                    ("in %" GST_PTR_FORMAT, incaps));
       return FALSE;
-    case CropResult::Mismatch: {
-      /* A side changed while these caps were being chosen. Crop what the
-       * caps say (left/top as set, clamped) and renegotiate with the new
-       * values at the next buffer. */
-      const gint dx = GST_VIDEO_INFO_WIDTH (&in_info) - GST_VIDEO_INFO_WIDTH (&out_info);
-      const gint dy = GST_VIDEO_INFO_HEIGHT (&in_info) - GST_VIDEO_INFO_HEIGHT (&out_info);
-      if (dx < 0 || dy < 0) {
-        CROP_REFUSE (self, incaps, CORE, NEGOTIATION,
-                     g_strdup ("The output is larger than the input."),
-                     ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
-        return FALSE;
-      }
+    }
+    /* The sides fit this frame, but not these output caps: they were
+     * chosen before the properties last changed. Crop what the caps were
+     * computed for and renegotiate with the new values at the next buffer:
+     * a valid setting is never an error. */
+    const gint dx = in_w - GST_VIDEO_INFO_WIDTH (&out_info);
+    const gint dy = in_h - GST_VIDEO_INFO_HEIGHT (&out_info);
+    if (dx < 0 || dy < 0) {
+      CROP_REFUSE (self, incaps, CORE, NEGOTIATION,
+                   g_strdup ("The output is larger than the input."),
+                   ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+      return FALSE;
+    }
+    if (chosen.generation == s.generation ||
+        resolve_crop (chosen, &in_info, &out_info, &crop) != CropResult::Ok) {
+      /* Not from those settings either (another query computed caps in
+       * between): left/top as set, clamped, the rest on the other side. */
       crop.left = guint (CLAMP (s.left, 0, dx));
       crop.right = guint (dx) - crop.left;
       crop.top = guint (CLAMP (s.top, 0, dy));
       crop.bottom = guint (dy) - crop.top;
-      GST_DEBUG_OBJECT (self, "properties changed during negotiation; renegotiating");
-      {
-        ObjectLocker lock (self);
-        impl->need_update = true;
-      }
-      gst_base_transform_reconfigure_src (trans);
-      break;
     }
+    GST_DEBUG_OBJECT (self,
+                      "properties changed during negotiation (generation %" G_GUINT64_FORMAT
+                      " -> %" G_GUINT64_FORMAT "): l=%u r=%u t=%u b=%u for now, renegotiating",
+                      chosen.generation, s.generation, crop.left, crop.right, crop.top,
+                      crop.bottom);
+    {
+      ObjectLocker lock (self);
+      impl->need_update = true;
+    }
+    gst_base_transform_reconfigure_src (trans);
   }
 
   impl->in_info = in_info;
@@ -1293,6 +1325,7 @@ gst_dmakit_crop_set_property (GObject *object, guint prop_id, const GValue *valu
       const gint v = g_value_get_int (value);
       if (*side != v) {
         *side = v;
+        s.generation++;
         impl->need_update = true;
         reconfigure = true;
       }
