@@ -462,6 +462,57 @@ maybe_update_crop (GstDmakitCrop *self) noexcept
 
 /* ---- caps ------------------------------------------------------------------ */
 
+/* A caps query transforms caps twice (the filter towards the peer, then the
+ * peer's answer back); with the properties changed in between, the two
+ * would not match and the query would answer nothing (upstream fails with
+ * not-negotiated). So each caps or accept-caps query works with one copy of
+ * the settings, found here by transform_caps on the querying thread. */
+struct QuerySettings {
+  GstBaseTransform *trans;
+  Settings settings;
+  QuerySettings *outer; /* a query of another dmakitcrop in progress */
+};
+static thread_local QuerySettings *query_settings = nullptr;
+
+static const QuerySettings *
+query_in_progress (GstBaseTransform *trans) noexcept
+{
+  for (const QuerySettings *q = query_settings; q; q = q->outer)
+    if (q->trans == trans)
+      return q;
+  return nullptr;
+}
+
+/* The settings to compute caps with: those of the query in progress on this
+ * thread, or the current ones. */
+static Settings
+caps_settings_of (GstBaseTransform *trans) noexcept
+{
+  if (const QuerySettings *q = query_in_progress (trans))
+    return q->settings;
+  ObjectLocker lock (trans);
+  return impl_of (trans)->settings;
+}
+
+static gboolean
+gst_dmakit_crop_query (GstBaseTransform *trans, GstPadDirection direction,
+                       GstQuery *query) noexcept
+{
+  const GstQueryType type = GST_QUERY_TYPE (query);
+  if ((type != GST_QUERY_CAPS && type != GST_QUERY_ACCEPT_CAPS) ||
+      query_in_progress (trans)) /* nested: keep the outer query's settings */
+    return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  QuerySettings q{trans, Settings (), query_settings};
+  {
+    ObjectLocker lock (trans);
+    q.settings = impl_of (trans)->settings;
+  }
+  query_settings = &q;
+  const gboolean res = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  query_settings = q.outer;
+  return res;
+}
+
 /* Adds @delta to one width/height value (int, range or list), clamped to
  * [1, G_MAXINT]. With @dynamic (an auto side), sizes become ranges. */
 static bool
@@ -522,12 +573,10 @@ static GstCaps *
 gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
                                 GstCaps *caps, GstCaps *filter) noexcept
 {
-  Settings s;
-  {
+  const Settings s = caps_settings_of (trans);
+  if (direction == GST_PAD_SINK) {
     ObjectLocker lock (trans);
-    s = impl_of (trans)->settings;
-    if (direction == GST_PAD_SINK)
-      impl_of (trans)->caps_settings = s;
+    impl_of (trans)->caps_settings = s;
   }
   const bool w_dynamic = s.left == -1 || s.right == -1;
   const bool h_dynamic = s.top == -1 || s.bottom == -1;
@@ -562,24 +611,6 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
                                     features ? gst_caps_features_copy (features) : nullptr);
   }
 
-  /* Upstream may be fixed to a frame the crop does not fit in. Rather than
-   * let it fail with a bare not-negotiated, also accept any size (after the
-   * exact sizes, so they are preferred): set_caps then says what is wrong. */
-  if (direction == GST_PAD_SRC && (fixed_w > 0 || fixed_h > 0)) {
-    for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-      GstStructure *ns = gst_structure_copy (gst_caps_get_structure (caps, i));
-      if (!gst_structure_has_field (ns, "width") || !gst_structure_has_field (ns, "height")) {
-        gst_structure_free (ns);
-        continue;
-      }
-      gst_structure_set (ns, "width", GST_TYPE_INT_RANGE, 1, G_MAXINT, "height",
-                         GST_TYPE_INT_RANGE, 1, G_MAXINT, nullptr);
-      GstCapsFeatures *features = gst_caps_get_features (caps, i);
-      result = gst_caps_merge_structure_full (
-          result, ns, features ? gst_caps_features_copy (features) : nullptr);
-    }
-  }
-
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, result, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref (result);
@@ -588,6 +619,29 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
   GST_LOG_OBJECT (trans, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
                   direction == GST_PAD_SINK ? "sink" : "src", caps, result);
   return result;
+}
+
+/* Input caps are refused (like videocrop) when the crop does not fit their
+ * frame: from the source side, transform_caps only offers frames larger than
+ * the fixed sides, so a frame known when linking fails to link. A frame that
+ * arrives later (appsrc, a decoder, a new size) is refused here, and the
+ * caller only hears "not accepted": say why. */
+static gboolean
+gst_dmakit_crop_accept_caps (GstBaseTransform *trans, GstPadDirection direction,
+                             GstCaps *caps) noexcept
+{
+  if (GST_BASE_TRANSFORM_CLASS (parent_class)->accept_caps (trans, direction, caps))
+    return TRUE;
+  GstVideoInfo info;
+  if (direction != GST_PAD_SINK || !gst_caps_is_fixed (caps) ||
+      !gst_video_info_from_caps (&info, caps))
+    return FALSE;
+  const Settings s = caps_settings_of (trans);
+  if (!crop_fits (s, GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info)))
+    CROP_REFUSE (GST_DMAKIT_CROP (trans), caps, STREAM, FORMAT,
+                 too_large_text (s, GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info)),
+                 ("caps %" GST_PTR_FORMAT " refused", caps));
+  return FALSE;
 }
 
 static gboolean
@@ -1499,6 +1553,8 @@ gst_dmakit_crop_class_init (GstDmakitCropClass *klass)
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_ip_on_passthrough = TRUE;
   trans_class->transform_caps = gst_dmakit_crop_transform_caps;
+  trans_class->query = gst_dmakit_crop_query;
+  trans_class->accept_caps = gst_dmakit_crop_accept_caps;
   trans_class->set_caps = gst_dmakit_crop_set_caps;
   trans_class->transform_size = gst_dmakit_crop_transform_size;
   trans_class->decide_allocation = gst_dmakit_crop_decide_allocation;

@@ -352,13 +352,7 @@ GST_START_TEST (test_refusals_are_clear)
                         "dmakitsink");
   fail_unless (r.error.find ("strict-zero-copy") != std::string::npos, "%s", r.error.c_str ());
 
-  /* Larger than the frame, fixed and auto. */
-  r = run_expect_error (std::string (kSrc320) + "dmakitcrop name=crop left=200 right=200 ! "
-                        "dmakitsink");
-  fail_unless_equals_string (r.error_src.c_str (), "crop");
-  fail_unless (r.error.find ("320x240") != std::string::npos, "%s", r.error.c_str ());
-  r = run_expect_error (std::string (kSrc320) + "dmakitcrop name=crop top=240 ! dmakitsink");
-  fail_unless_equals_string (r.error_src.c_str (), "crop");
+  /* Larger than the frame: see test_too_large_crop_like_videocrop. */
 
   /* Strict zero-copy is happy when downstream takes the meta. */
   GstElement *p = run_ok (std::string (kSrc320) +
@@ -650,6 +644,88 @@ GST_START_TEST (test_property_change_mid_stream)
 }
 GST_END_TEST;
 
+/* A crop as large as the frame or larger. Like videocrop, a frame size known
+ * when linking cannot be linked (the sink pad only offers larger frames).
+ * A frame that arrives later, or a crop that grows while playing, is refused
+ * when negotiated, and there dmakitcrop posts the reason (videocrop leaves
+ * the source's bare not-negotiated). */
+GST_START_TEST (test_too_large_crop_like_videocrop)
+{
+  const char *too_large[] = {"left=200 right=200", "top=240", "left=-1 right=320",
+                             "top=-1 bottom=240", "left=320"};
+  const char *fits[] = {"left=319", "top=200 bottom=39", "left=-1 right=319", "left=-1 right=-1"};
+  for (const char *element : {"videocrop", "dmakitcrop"}) {
+    for (const char *props : too_large) {
+      const std::string desc = std::string (kSrc320) + element + " " + props + " ! fakesink";
+      GError *err = nullptr;
+      GstElement *p = gst_parse_launch (desc.c_str (), &err);
+      fail_unless (err != nullptr && g_error_matches (err, GST_PARSE_ERROR, GST_PARSE_ERROR_LINK),
+                   "%s: expected a link error, got %s", desc.c_str (),
+                   err ? err->message : "none");
+      g_clear_error (&err);
+      if (p)
+        gst_object_unref (p);
+    }
+    for (const char *props : fits) {
+      GstElement *p = run_ok (std::string (kSrc320) + element + " " + props + " ! fakesink");
+      gst_object_unref (p);
+    }
+  }
+
+  /* The frame size comes with the first buffer: refused with the reason. */
+  const std::string appsrc = "appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=64,"
+                             "height=48,framerate=30/1 ! ";
+  for (const char *element : {"videocrop", "dmakitcrop"}) {
+    GstElement *p = parse (appsrc + element + " name=crop left=40 right=30 ! fakesink");
+    auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    GstBuffer *b = make_gray_buffer (64, 48, nullptr);
+    GST_BUFFER_PTS (b) = 0;
+    auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));
+    GstFlowReturn ret = GST_FLOW_OK;
+    g_signal_emit_by_name (src.get (), "push-buffer", b, &ret);
+    gst_buffer_unref (b);
+    GstMessage *m = gst_bus_timed_pop_filtered (bus.get (), 30 * GST_SECOND, GST_MESSAGE_ERROR);
+    fail_unless (m != nullptr, "%s: no error", element);
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    gst_message_parse_error (m, &err, &dbg);
+    const std::string from = GST_MESSAGE_SRC_NAME (m), text = err->message, debug = dbg ? dbg : "";
+    g_clear_error (&err);
+    g_free (dbg);
+    gst_message_unref (m);
+    set_null (p);
+    gst_object_unref (p);
+    if (g_str_equal (element, "videocrop")) {
+      /* only the source's "streaming stopped, reason not-negotiated" */
+      assert_str_eq (from, "src");
+      fail_unless (debug.find ("not-negotiated") != std::string::npos, "%s", debug.c_str ());
+    } else {
+      assert_str_eq (from, "crop");
+      assert_str_eq (text, "Cannot crop left=40 right=30 top=0 bottom=0 from a 64x48 frame: the "
+                           "crop is as large as the frame or larger.");
+    }
+  }
+
+  /* The crop grows too large while playing. */
+  GstElement *p = parse ("videotestsrc num-buffers=6 ! "
+                         "video/x-raw,format=I420,width=160,height=120 ! "
+                         "dmakitcrop name=crop left=8 ! fakesink");
+  auto crop = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "crop"));
+  Change change{2, "right", 152, nullptr, 0};
+  change.crop = crop.get ();
+  auto pad = ObjectRef<GstPad>::adopt (gst_element_get_static_pad (crop.get (), "sink"));
+  gst_pad_add_probe (pad.get (), GST_PAD_PROBE_TYPE_BUFFER, change_probe, &change, nullptr);
+  RunResult r = run (p, 60);
+  set_null (p);
+  gst_object_unref (p);
+  fail_unless (!r.eos, "a crop of 160 columns from 160 streamed to the end");
+  assert_str_eq (r.error_src, "crop");
+  assert_str_eq (r.error, "Cannot crop left=8 right=152 top=0 bottom=0 from a 160x120 frame: the "
+                          "crop is as large as the frame or larger.");
+}
+GST_END_TEST;
+
 /* Sides changed all the time while playing, among values that are all
  * valid for the frame (some -1, auto): every change must be applied or
  * renegotiated, never turned into an error, and every output frame must be
@@ -851,6 +927,7 @@ crop_suite (void)
   tcase_add_test (tc, test_roi_type_crops_per_buffer);
   tcase_add_test (tc, test_copy_shifts_and_clips_rois);
   tcase_add_test (tc, test_refusals_are_clear);
+  tcase_add_test (tc, test_too_large_crop_like_videocrop);
   tcase_add_test (tc, test_refusal_posted_once);
   tcase_add_test (tc, test_bad_property_values);
   tcase_add_test (tc, test_allocation_proposals);
