@@ -624,24 +624,24 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
 /* Input caps are refused (like videocrop) when the crop does not fit their
  * frame: from the source side, transform_caps only offers frames larger than
  * the fixed sides, so a frame known when linking fails to link. A frame that
- * arrives later (appsrc, a decoder, a new size) is refused here, and the
- * caller only hears "not accepted": say why. */
+ * arrives later (appsrc, a decoder, a new size) is refused here, before it
+ * is negotiated; the caller only hears "not accepted", so say why. */
 static gboolean
 gst_dmakit_crop_accept_caps (GstBaseTransform *trans, GstPadDirection direction,
                              GstCaps *caps) noexcept
 {
-  if (GST_BASE_TRANSFORM_CLASS (parent_class)->accept_caps (trans, direction, caps))
-    return TRUE;
   GstVideoInfo info;
-  if (direction != GST_PAD_SINK || !gst_caps_is_fixed (caps) ||
-      !gst_video_info_from_caps (&info, caps))
-    return FALSE;
-  const Settings s = caps_settings_of (trans);
-  if (!crop_fits (s, GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info)))
-    CROP_REFUSE (GST_DMAKIT_CROP (trans), caps, STREAM, FORMAT,
-                 too_large_text (s, GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info)),
-                 ("caps %" GST_PTR_FORMAT " refused", caps));
-  return FALSE;
+  if (direction == GST_PAD_SINK && gst_caps_is_fixed (caps) &&
+      gst_video_info_from_caps (&info, caps)) {
+    const Settings s = caps_settings_of (trans);
+    const gint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
+    if (!crop_fits (s, w, h)) {
+      CROP_REFUSE (GST_DMAKIT_CROP (trans), caps, STREAM, FORMAT, too_large_text (s, w, h),
+                   ("caps %" GST_PTR_FORMAT " not accepted", caps));
+      return FALSE;
+    }
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->accept_caps (trans, direction, caps);
 }
 
 static gboolean
