@@ -798,10 +798,13 @@ setter_main (gpointer data)
   return nullptr;
 }
 
-/* Also changes a side while a negotiation is under way, at the moment the
+/* Also changes sides while a negotiation is under way, at the moment the
  * sink is asked for its caps: after dmakitcrop computed its output caps from
  * the settings and before it is told which caps were chosen. Every
- * negotiation is hit, whatever the timing of the setter thread. */
+ * negotiation is hit, whatever the timing of the setter thread, and every
+ * other one with the change that used to fail: from two fixed sides a and
+ * b, to "auto" and a fixed side larger than a + b. The auto side, resolved
+ * against caps computed for a + b, would be negative. */
 struct MidNegotiation {
   GstElement *crop = nullptr;
   GRand *rand = nullptr;
@@ -814,10 +817,28 @@ mid_negotiation_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
   auto *m = static_cast<MidNegotiation *> (data);
   if (GST_QUERY_TYPE (GST_PAD_PROBE_INFO_QUERY (info)) != GST_QUERY_CAPS)
     return GST_PAD_PROBE_OK;
-  static const char *const sides[] = {"left", "right", "top", "bottom"};
-  const char *side = sides[g_rand_int_range (m->rand, 0, 4)];
-  const gint v = kStressValues[g_rand_int_range (m->rand, 0, G_N_ELEMENTS (kStressValues))];
-  g_object_set (m->crop, side, v, nullptr);
+  static const char *const pairs[2][2] = {{"left", "right"}, {"top", "bottom"}};
+  const guint pair = g_rand_int_range (m->rand, 0, 2);
+  const guint first = g_rand_int_range (m->rand, 0, 2);
+  const char *a = pairs[pair][first], *b = pairs[pair][1 - first];
+  gint va = 0, vb = 0;
+  g_object_get (m->crop, a, &va, b, &vb, nullptr);
+  if (va >= 0 && vb >= 0) {
+    gint larger = -1;
+    for (gint v : kStressValues)
+      if (v > va + vb) {
+        larger = v;
+        break;
+      }
+    if (larger > 0) {
+      g_object_set (m->crop, a, -1, b, larger, nullptr);
+      m->changes += 2;
+      return GST_PAD_PROBE_OK;
+    }
+  }
+  /* Back to two fixed sides. */
+  const gint v = kStressValues[g_rand_int_range (m->rand, 1, G_N_ELEMENTS (kStressValues))];
+  g_object_set (m->crop, va < 0 ? a : b, v, nullptr);
   m->changes++;
   return GST_PAD_PROBE_OK;
 }
