@@ -243,6 +243,9 @@ struct Settings {
   GstDmakitCropMode mode = GST_DMAKIT_CROP_MODE_AUTO;
   bool strict = false;
   GQuark roi_type = 0; /* 0: off */
+  /* Counts changes of left/right/top/bottom: two copies with the same
+   * generation hold the same sides. */
+  guint64 generation = 0;
 };
 
 /* The crop applied to the negotiated frame, all >= 0. */
@@ -257,6 +260,10 @@ struct Crop {
 struct Impl {
   /* Guarded by the object lock. */
   Settings settings;
+  /* The settings the last output caps were computed from (transform_caps
+   * from the sink side): set_caps gets caps chosen from these, and the
+   * properties may have changed since. */
+  Settings caps_settings;
   bool need_update = false;
   GCharPtr copy_reason; /* why the copy path was chosen, or NULL */
   /* The last negotiation refusal posted as an error (its text and caps), so
@@ -411,6 +418,24 @@ resolve_crop (const Settings &s, const GstVideoInfo *in, const GstVideoInfo *out
   return CropResult::Ok;
 }
 
+/* Whether the sides leave at least one column and one row of a @w x @h
+ * frame (an auto side counts as 0 here), as videocrop requires. */
+static bool
+crop_fits (const Settings &s, gint64 w, gint64 h) noexcept
+{
+  return gint64 (MAX (s.left, 0)) + MAX (s.right, 0) < w &&
+         gint64 (MAX (s.top, 0)) + MAX (s.bottom, 0) < h;
+}
+
+/* The user-facing text of a crop that does not fit (transfer full). */
+static gchar *
+too_large_text (const Settings &s, gint w, gint h) noexcept
+{
+  return g_strdup_printf ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d frame: "
+                          "the crop is as large as the frame or larger.",
+                          s.left, s.right, s.top, s.bottom, w, h);
+}
+
 /* Re-reads the properties when they changed without new caps (e.g. left and
  * right moved by the same amount). Streaming thread. */
 static void
@@ -436,6 +461,57 @@ maybe_update_crop (GstDmakitCrop *self) noexcept
 }
 
 /* ---- caps ------------------------------------------------------------------ */
+
+/* A caps query transforms caps twice (the filter towards the peer, then the
+ * peer's answer back); with the properties changed in between, the two
+ * would not match and the query would answer nothing (upstream fails with
+ * not-negotiated). So each caps or accept-caps query works with one copy of
+ * the settings, found here by transform_caps on the querying thread. */
+struct QuerySettings {
+  GstBaseTransform *trans;
+  Settings settings;
+  QuerySettings *outer; /* a query of another dmakitcrop in progress */
+};
+static thread_local QuerySettings *query_settings = nullptr;
+
+static const QuerySettings *
+query_in_progress (GstBaseTransform *trans) noexcept
+{
+  for (const QuerySettings *q = query_settings; q; q = q->outer)
+    if (q->trans == trans)
+      return q;
+  return nullptr;
+}
+
+/* The settings to compute caps with: those of the query in progress on this
+ * thread, or the current ones. */
+static Settings
+caps_settings_of (GstBaseTransform *trans) noexcept
+{
+  if (const QuerySettings *q = query_in_progress (trans))
+    return q->settings;
+  ObjectLocker lock (trans);
+  return impl_of (trans)->settings;
+}
+
+static gboolean
+gst_dmakit_crop_query (GstBaseTransform *trans, GstPadDirection direction,
+                       GstQuery *query) noexcept
+{
+  const GstQueryType type = GST_QUERY_TYPE (query);
+  if ((type != GST_QUERY_CAPS && type != GST_QUERY_ACCEPT_CAPS) ||
+      query_in_progress (trans)) /* nested: keep the outer query's settings */
+    return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  QuerySettings q{trans, Settings (), query_settings};
+  {
+    ObjectLocker lock (trans);
+    q.settings = impl_of (trans)->settings;
+  }
+  query_settings = &q;
+  const gboolean res = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  query_settings = q.outer;
+  return res;
+}
 
 /* Adds @delta to one width/height value (int, range or list), clamped to
  * [1, G_MAXINT]. With @dynamic (an auto side), sizes become ranges. */
@@ -497,10 +573,10 @@ static GstCaps *
 gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
                                 GstCaps *caps, GstCaps *filter) noexcept
 {
-  Settings s;
-  {
+  const Settings s = caps_settings_of (trans);
+  if (direction == GST_PAD_SINK) {
     ObjectLocker lock (trans);
-    s = impl_of (trans)->settings;
+    impl_of (trans)->caps_settings = s;
   }
   const bool w_dynamic = s.left == -1 || s.right == -1;
   const bool h_dynamic = s.top == -1 || s.bottom == -1;
@@ -535,24 +611,6 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
                                     features ? gst_caps_features_copy (features) : nullptr);
   }
 
-  /* Upstream may be fixed to a frame the crop does not fit in. Rather than
-   * let it fail with a bare not-negotiated, also accept any size (after the
-   * exact sizes, so they are preferred): set_caps then says what is wrong. */
-  if (direction == GST_PAD_SRC && (fixed_w > 0 || fixed_h > 0)) {
-    for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-      GstStructure *ns = gst_structure_copy (gst_caps_get_structure (caps, i));
-      if (!gst_structure_has_field (ns, "width") || !gst_structure_has_field (ns, "height")) {
-        gst_structure_free (ns);
-        continue;
-      }
-      gst_structure_set (ns, "width", GST_TYPE_INT_RANGE, 1, G_MAXINT, "height",
-                         GST_TYPE_INT_RANGE, 1, G_MAXINT, nullptr);
-      GstCapsFeatures *features = gst_caps_get_features (caps, i);
-      result = gst_caps_merge_structure_full (
-          result, ns, features ? gst_caps_features_copy (features) : nullptr);
-    }
-  }
-
   if (filter) {
     GstCaps *tmp = gst_caps_intersect_full (filter, result, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref (result);
@@ -561,6 +619,29 @@ gst_dmakit_crop_transform_caps (GstBaseTransform *trans, GstPadDirection directi
   GST_LOG_OBJECT (trans, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
                   direction == GST_PAD_SINK ? "sink" : "src", caps, result);
   return result;
+}
+
+/* Input caps are refused (like videocrop) when the crop does not fit their
+ * frame: from the source side, transform_caps only offers frames larger than
+ * the fixed sides, so a frame known when linking fails to link. A frame that
+ * arrives later (appsrc, a decoder, a new size) is refused here, before it
+ * is negotiated; the caller only hears "not accepted", so say why. */
+static gboolean
+gst_dmakit_crop_accept_caps (GstBaseTransform *trans, GstPadDirection direction,
+                             GstCaps *caps) noexcept
+{
+  GstVideoInfo info;
+  if (direction == GST_PAD_SINK && gst_caps_is_fixed (caps) &&
+      gst_video_info_from_caps (&info, caps)) {
+    const Settings s = caps_settings_of (trans);
+    const gint w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
+    if (!crop_fits (s, w, h)) {
+      CROP_REFUSE (GST_DMAKIT_CROP (trans), caps, STREAM, FORMAT, too_large_text (s, w, h),
+                   ("caps %" GST_PTR_FORMAT " not accepted", caps));
+      return FALSE;
+    }
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->accept_caps (trans, direction, caps);
 }
 
 static gboolean
@@ -582,49 +663,54 @@ gst_dmakit_crop_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *out
     return FALSE;
   }
 
-  Settings s;
+  /* The current settings, and those the output caps were computed from:
+   * the properties can change between transform_caps and here. */
+  Settings s, chosen;
   {
     ObjectLocker lock (self);
     s = impl->settings;
+    chosen = impl->caps_settings;
     impl->need_update = false;
   }
+  const gint in_w = GST_VIDEO_INFO_WIDTH (&in_info), in_h = GST_VIDEO_INFO_HEIGHT (&in_info);
   Crop crop;
-  switch (resolve_crop (s, &in_info, &out_info, &crop)) {
-    case CropResult::Ok:
-      break;
-    case CropResult::TooLarge:
-      CROP_REFUSE (self, incaps, STREAM, FORMAT,
-                   g_strdup_printf ("Cannot crop left=%d right=%d top=%d bottom=%d from a %dx%d "
-                                    "frame: the crop is as large as the frame or larger.",
-                                    s.left, s.right, s.top, s.bottom,
-                                    GST_VIDEO_INFO_WIDTH (&in_info),
-                                    GST_VIDEO_INFO_HEIGHT (&in_info)),
+  if (resolve_crop (s, &in_info, &out_info, &crop) != CropResult::Ok) {
+    if (!crop_fits (s, in_w, in_h)) {
+      CROP_REFUSE (self, incaps, STREAM, FORMAT, too_large_text (s, in_w, in_h),
                    ("in %" GST_PTR_FORMAT, incaps));
       return FALSE;
-    case CropResult::Mismatch: {
-      /* A side changed while these caps were being chosen. Crop what the
-       * caps say (left/top as set, clamped) and renegotiate with the new
-       * values at the next buffer. */
-      const gint dx = GST_VIDEO_INFO_WIDTH (&in_info) - GST_VIDEO_INFO_WIDTH (&out_info);
-      const gint dy = GST_VIDEO_INFO_HEIGHT (&in_info) - GST_VIDEO_INFO_HEIGHT (&out_info);
-      if (dx < 0 || dy < 0) {
-        CROP_REFUSE (self, incaps, CORE, NEGOTIATION,
-                     g_strdup ("The output is larger than the input."),
-                     ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
-        return FALSE;
-      }
+    }
+    /* The sides fit this frame, but not these output caps: they were
+     * chosen before the properties last changed. Crop what the caps were
+     * computed for and renegotiate with the new values at the next buffer:
+     * a valid setting is never an error. */
+    const gint dx = in_w - GST_VIDEO_INFO_WIDTH (&out_info);
+    const gint dy = in_h - GST_VIDEO_INFO_HEIGHT (&out_info);
+    if (dx < 0 || dy < 0) {
+      CROP_REFUSE (self, incaps, CORE, NEGOTIATION,
+                   g_strdup ("The output is larger than the input."),
+                   ("in %" GST_PTR_FORMAT ", out %" GST_PTR_FORMAT, incaps, outcaps));
+      return FALSE;
+    }
+    if (chosen.generation == s.generation ||
+        resolve_crop (chosen, &in_info, &out_info, &crop) != CropResult::Ok) {
+      /* Not from those settings either (another query computed caps in
+       * between): left/top as set, clamped, the rest on the other side. */
       crop.left = guint (CLAMP (s.left, 0, dx));
       crop.right = guint (dx) - crop.left;
       crop.top = guint (CLAMP (s.top, 0, dy));
       crop.bottom = guint (dy) - crop.top;
-      GST_DEBUG_OBJECT (self, "properties changed during negotiation; renegotiating");
-      {
-        ObjectLocker lock (self);
-        impl->need_update = true;
-      }
-      gst_base_transform_reconfigure_src (trans);
-      break;
     }
+    GST_DEBUG_OBJECT (self,
+                      "properties changed during negotiation (generation %" G_GUINT64_FORMAT
+                      " -> %" G_GUINT64_FORMAT "): l=%u r=%u t=%u b=%u for now, renegotiating",
+                      chosen.generation, s.generation, crop.left, crop.right, crop.top,
+                      crop.bottom);
+    {
+      ObjectLocker lock (self);
+      impl->need_update = true;
+    }
+    gst_base_transform_reconfigure_src (trans);
   }
 
   impl->in_info = in_info;
@@ -1293,6 +1379,7 @@ gst_dmakit_crop_set_property (GObject *object, guint prop_id, const GValue *valu
       const gint v = g_value_get_int (value);
       if (*side != v) {
         *side = v;
+        s.generation++;
         impl->need_update = true;
         reconfigure = true;
       }
@@ -1466,6 +1553,8 @@ gst_dmakit_crop_class_init (GstDmakitCropClass *klass)
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_ip_on_passthrough = TRUE;
   trans_class->transform_caps = gst_dmakit_crop_transform_caps;
+  trans_class->query = gst_dmakit_crop_query;
+  trans_class->accept_caps = gst_dmakit_crop_accept_caps;
   trans_class->set_caps = gst_dmakit_crop_set_caps;
   trans_class->transform_size = gst_dmakit_crop_transform_size;
   trans_class->decide_allocation = gst_dmakit_crop_decide_allocation;
