@@ -733,6 +733,8 @@ log_alloc_failure (GstAllocator *allocator, Impl *impl, guint64 bytes, const cha
                           backend_nick (impl->backend), impl->device.empty () ? "" : " ",
                           impl->device.c_str (), bytes, what, g_strerror (err), err, out_n,
                           impl->outstanding_bytes.load ());
+  /* callers up the stack (a pool reporting a failed activation) read errno */
+  errno = err;
 }
 
 /* Kernel buffer of at least @bytes (already page-rounded), named. */
@@ -917,6 +919,7 @@ dmakit_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params) 
                             "alignment mask %" G_GSIZE_FORMAT " refused: %s memory is aligned to "
                             "pages (mask %" G_GSIZE_FORMAT ") and no more",
                             params->align, backend_nick (impl->backend), page_size () - 1);
+    errno = EINVAL;
     return nullptr;
   }
   guint64 total = guint64 (params->prefix) + guint64 (size);
@@ -929,6 +932,7 @@ dmakit_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params) 
                             "refused: prefix %" G_GSIZE_FORMAT " + size %" G_GSIZE_FORMAT
                             " + padding %" G_GSIZE_FORMAT " overflows",
                             params->prefix, size, params->padding);
+    errno = EOVERFLOW;
     return nullptr;
   }
   RawBuffer raw;
