@@ -35,6 +35,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -510,7 +512,7 @@ probe_mmap (int fd, int &err) noexcept
 
 void
 set_device_error (GError **error, GstDmakitError code, GstDmakitBackend backend,
-                  const std::string &path, const char *what, int err) noexcept
+                  const std::string &path, const char *what, int err)
 {
   g_set_error (error, GST_DMAKIT_ERROR, code, "%s backend: %s %s: %s (errno %d)",
                backend_nick (backend), what, path.c_str (), g_strerror (err), err);
@@ -519,7 +521,7 @@ set_device_error (GError **error, GstDmakitError code, GstDmakitBackend backend,
 /* ---- backend set-up ---------------------------------------------------------- */
 
 bool
-setup_dma_heap (Impl &impl, const gchar *device, GError **error) noexcept
+setup_dma_heap (Impl &impl, const gchar *device, GError **error)
 {
   std::string path;
   if (device == nullptr || *device == '\0')
@@ -555,7 +557,7 @@ setup_dma_heap (Impl &impl, const gchar *device, GError **error) noexcept
 }
 
 bool
-setup_udmabuf (Impl &impl, const gchar *device, GError **error) noexcept
+setup_udmabuf (Impl &impl, const gchar *device, GError **error)
 {
   std::string path = (device && *device) ? device : "/dev/udmabuf";
   UniqueFd fd (open (path.c_str (), O_RDWR | O_CLOEXEC));
@@ -583,7 +585,7 @@ setup_udmabuf (Impl &impl, const gchar *device, GError **error) noexcept
 
 /* One DRM node: can it create a dumb buffer, export it through PRIME and mmap it? */
 bool
-try_drm_node (const std::string &path, UniqueFd &out, GError **error) noexcept
+try_drm_node (const std::string &path, UniqueFd &out, GError **error)
 {
   UniqueFd fd (open (path.c_str (), O_RDWR | O_CLOEXEC));
   if (!fd) {
@@ -631,7 +633,7 @@ try_drm_node (const std::string &path, UniqueFd &out, GError **error) noexcept
 
 /* /dev/dri/renderD* then /dev/dri/card*, each in numeric order. */
 std::vector<std::string>
-list_drm_nodes (int &err) noexcept
+list_drm_nodes (int &err)
 {
   std::vector<std::pair<std::pair<int, long>, std::string>> found;
   DIR *dir = opendir ("/dev/dri");
@@ -639,6 +641,8 @@ list_drm_nodes (int &err) noexcept
     err = errno;
     return {};
   }
+  /* closed on every way out, an exception included */
+  std::unique_ptr<DIR, int (*) (DIR *)> dir_guard (dir, closedir);
   while (struct dirent *e = readdir (dir)) {
     int kind;
     const char *num;
@@ -657,7 +661,7 @@ list_drm_nodes (int &err) noexcept
       continue;
     found.push_back ({{kind, n}, std::string ("/dev/dri/") + e->d_name});
   }
-  closedir (dir);
+  dir_guard.reset ();
   std::sort (found.begin (), found.end ());
   std::vector<std::string> out;
   for (auto &f : found)
@@ -667,7 +671,7 @@ list_drm_nodes (int &err) noexcept
 }
 
 bool
-setup_drm_dumb (Impl &impl, const gchar *device, GError **error) noexcept
+setup_drm_dumb (Impl &impl, const gchar *device, GError **error)
 {
   if (device && *device) {
     UniqueFd fd;
@@ -705,7 +709,7 @@ setup_drm_dumb (Impl &impl, const gchar *device, GError **error) noexcept
 }
 
 bool
-setup_memfd (Impl &impl, GError **error) noexcept
+setup_memfd (Impl &impl, GError **error)
 {
   UniqueFd probe = make_memfd ("dmakit:probe", page_size (), F_SEAL_SHRINK | F_SEAL_GROW);
   int err = errno;
@@ -1003,7 +1007,10 @@ gst_dmakit_allocator_class_init (GstDmakitAllocatorClass *klass)
 static void
 gst_dmakit_allocator_init (GstDmakitAllocator *self)
 {
-  self->impl = new Impl ();
+  /* no exception out of a GObject init: like g_malloc(), abort with a message */
+  self->impl = new (std::nothrow) Impl ();
+  if (G_UNLIKELY (!self->impl))
+    g_error ("dmakit allocator: out of memory for its state");
   GstAllocator *alloc = GST_ALLOCATOR_CAST (self);
   init_common (alloc, self->impl, dmakit_allocator_debug, GST_DMAKIT_ALLOCATOR_NAME);
   /* Replace GstDmaBufAllocator's map/unmap: same fd mapping, our sync. */
@@ -1042,7 +1049,9 @@ gst_dmakit_fd_allocator_class_init (GstDmakitFdAllocatorClass *klass)
 static void
 gst_dmakit_fd_allocator_init (GstDmakitFdAllocator *self)
 {
-  self->impl = new Impl ();
+  self->impl = new (std::nothrow) Impl ();
+  if (G_UNLIKELY (!self->impl))
+    g_error ("dmakit allocator: out of memory for its state");
   init_common (GST_ALLOCATOR_CAST (self), self->impl, dmakit_fd_allocator_debug,
                GST_DMAKIT_FD_ALLOCATOR_NAME);
 }
@@ -1050,7 +1059,7 @@ gst_dmakit_fd_allocator_init (GstDmakitFdAllocator *self)
 /* ---- public API ------------------------------------------------------------------ */
 
 static GstAllocator *
-create_allocator (GstDmakitBackend backend, const gchar *device, GError **error) noexcept
+create_allocator (GstDmakitBackend backend, const gchar *device, GError **error)
 {
   const bool is_memfd = backend == GST_DMAKIT_BACKEND_MEMFD;
   GType type = is_memfd ? GST_DMAKIT_TYPE_FD_ALLOCATOR : GST_DMAKIT_TYPE_ALLOCATOR;
@@ -1083,32 +1092,11 @@ create_allocator (GstDmakitBackend backend, const gchar *device, GError **error)
   return alloc.release ();
 }
 
-/**
- * gst_dmakit_allocator_new:
- * @backend: where the memory comes from; %GST_DMAKIT_BACKEND_AUTO picks the first that works
- * @device: (nullable): the device to use; %NULL for the backend's default. For
- *   %GST_DMAKIT_BACKEND_DMA_HEAP (and AUTO) a heap name such as "linux,cma" or a
- *   path; for udmabuf the path of the udmabuf device; for DRM dumb a DRM node
- *   path (default: the first `/dev/dri/renderD*`, then `card*`, that can create
- *   and PRIME-export dumb buffers). Ignored for memfd. With AUTO it only
- *   applies to the dma-heap attempt.
- * @error: return location for a #GError (domain %GST_DMAKIT_ERROR), or %NULL
- *
- * Creates an allocator. DMA-BUF backends give a #GstDmakitAllocator (a
- * #GstDmaBufAllocator); memfd gives a #GstDmakitFdAllocator (fd memory that
- * gst_is_dmabuf_memory() rightly rejects). Each backend is probed by allocating
- * and mapping one page. AUTO tries dma-heap, udmabuf, DRM dumb and memfd in
- * that order and logs every refusal and its choice at INFO level.
- *
- * Returns: (transfer full) (nullable): the allocator, or %NULL with @error set
- *   to a message naming the backend, the device path and the errno text.
- *
- * Since: 0.1
- */
-GstAllocator *
-gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
+/* May throw std::bad_alloc (device paths, refusal texts): only
+ * gst_dmakit_allocator_new() calls it, and catches. */
+static GstAllocator *
+allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
 {
-  g_return_val_if_fail (error == nullptr || *error == nullptr, nullptr);
   /* Registers the types and with them the debug categories. */
   g_type_ensure (GST_DMAKIT_TYPE_ALLOCATOR);
   g_type_ensure (GST_DMAKIT_TYPE_FD_ALLOCATOR);
@@ -1154,6 +1142,43 @@ gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError 
   g_set_error (error, GST_DMAKIT_ERROR, GST_DMAKIT_ERROR_NOT_SUPPORTED,
                "auto: no backend works here: %s", refusals.c_str ());
   return nullptr;
+}
+
+/**
+ * gst_dmakit_allocator_new:
+ * @backend: where the memory comes from; %GST_DMAKIT_BACKEND_AUTO picks the first that works
+ * @device: (nullable): the device to use; %NULL for the backend's default. For
+ *   %GST_DMAKIT_BACKEND_DMA_HEAP (and AUTO) a heap name such as "linux,cma" or a
+ *   path; for udmabuf the path of the udmabuf device; for DRM dumb a DRM node
+ *   path (default: the first `/dev/dri/renderD*`, then `card*`, that can create
+ *   and PRIME-export dumb buffers). Ignored for memfd. With AUTO it only
+ *   applies to the dma-heap attempt.
+ * @error: return location for a #GError (domain %GST_DMAKIT_ERROR), or %NULL
+ *
+ * Creates an allocator. DMA-BUF backends give a #GstDmakitAllocator (a
+ * #GstDmaBufAllocator); memfd gives a #GstDmakitFdAllocator (fd memory that
+ * gst_is_dmabuf_memory() rightly rejects). Each backend is probed by allocating
+ * and mapping one page. AUTO tries dma-heap, udmabuf, DRM dumb and memfd in
+ * that order and logs every refusal and its choice at INFO level.
+ *
+ * Returns: (transfer full) (nullable): the allocator, or %NULL with @error set
+ *   to a message naming the backend, the device path and the errno text.
+ *
+ * Since: 0.1
+ */
+GstAllocator *
+gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
+{
+  g_return_val_if_fail (error == nullptr || *error == nullptr, nullptr);
+  /* no exception crosses into C: out of memory is an error like any other */
+  try {
+    return allocator_new (backend, device, error);
+  } catch (...) {
+    if (error && !*error)
+      g_set_error (error, GST_DMAKIT_ERROR, GST_DMAKIT_ERROR_NO_MEMORY,
+                   "out of memory while setting up the allocator");
+    return nullptr;
+  }
 }
 
 /**
