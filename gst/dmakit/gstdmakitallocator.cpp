@@ -189,11 +189,12 @@ gst_dmakit_backend_get_type (void)
 {
   static gsize type_id = 0;
   static const GEnumValue values[] = {
-    {GST_DMAKIT_BACKEND_AUTO, "GST_DMAKIT_BACKEND_AUTO", "auto"},
-    {GST_DMAKIT_BACKEND_DMA_HEAP, "GST_DMAKIT_BACKEND_DMA_HEAP", "dma-heap"},
-    {GST_DMAKIT_BACKEND_UDMABUF, "GST_DMAKIT_BACKEND_UDMABUF", "udmabuf"},
-    {GST_DMAKIT_BACKEND_DRM_DUMB, "GST_DMAKIT_BACKEND_DRM_DUMB", "drm-dumb"},
-    {GST_DMAKIT_BACKEND_MEMFD, "GST_DMAKIT_BACKEND_MEMFD", "memfd"},
+    /* value_name is what gst-inspect shows next to the nick: a description */
+    {GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto"},
+    {GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap"},
+    {GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf"},
+    {GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb"},
+    {GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd"},
     {0, nullptr, nullptr},
   };
   if (g_once_init_enter (&type_id)) {
@@ -205,11 +206,28 @@ gst_dmakit_backend_get_type (void)
 
 /* ---- type boilerplate ----------------------------------------------------- */
 
+G_DEFINE_INTERFACE (GstDmakitBackendAllocator, gst_dmakit_backend_allocator, GST_TYPE_ALLOCATOR)
+
+static void
+gst_dmakit_backend_allocator_default_init (GstDmakitBackendAllocatorInterface *)
+{
+}
+
+/* Both allocators implement the interface; it has no vfuncs to fill in. */
+static void
+backend_allocator_iface_init (gpointer, gpointer)
+{
+}
+
 G_DEFINE_TYPE_WITH_CODE (GstDmakitAllocator, gst_dmakit_allocator, GST_TYPE_DMABUF_ALLOCATOR,
+                         G_IMPLEMENT_INTERFACE (GST_DMAKIT_TYPE_BACKEND_ALLOCATOR,
+                                                backend_allocator_iface_init);
                          GST_DEBUG_CATEGORY_INIT (dmakit_allocator_debug, "dmakitallocator", 0,
                                                   "dmakit DMA-BUF allocator");
                          GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE"));
 G_DEFINE_TYPE_WITH_CODE (GstDmakitFdAllocator, gst_dmakit_fd_allocator, GST_TYPE_FD_ALLOCATOR,
+                         G_IMPLEMENT_INTERFACE (GST_DMAKIT_TYPE_BACKEND_ALLOCATOR,
+                                                backend_allocator_iface_init);
                          GST_DEBUG_CATEGORY_INIT (dmakit_fd_allocator_debug, "dmakitfdallocator",
                                                   0, "dmakit memfd (non-DMA-BUF) allocator");
                          GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE"));
@@ -1196,7 +1214,7 @@ gst_is_dmakit_allocator (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_backend:
+ * gst_dmakit_allocator_get_backend: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: the backend @allocator uses (never %GST_DMAKIT_BACKEND_AUTO for an
@@ -1212,7 +1230,7 @@ gst_dmakit_allocator_get_backend (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_device:
+ * gst_dmakit_allocator_get_device: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: (transfer none) (nullable): the device path in use (heap, udmabuf or
@@ -1229,7 +1247,7 @@ gst_dmakit_allocator_get_device (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_set_lock_memory:
+ * gst_dmakit_allocator_set_lock_memory: (skip)
  * @allocator: a dmakit allocator
  * @lock_memory: whether to mlock() memory allocated from now on
  *
@@ -1248,7 +1266,7 @@ gst_dmakit_allocator_set_lock_memory (GstAllocator *allocator, gboolean lock_mem
 }
 
 /**
- * gst_dmakit_allocator_get_lock_memory:
+ * gst_dmakit_allocator_get_lock_memory: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: whether new allocations are mlock()ed.
@@ -1263,7 +1281,7 @@ gst_dmakit_allocator_get_lock_memory (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_alloc_2d:
+ * gst_dmakit_allocator_alloc_2d: (skip)
  * @allocator: a dmakit allocator
  * @width: width in pixels
  * @height: height in rows
@@ -1365,7 +1383,7 @@ gst_dmakit_memory_is_locked (GstMemory *mem)
 }
 
 /**
- * gst_dmakit_allocator_get_sync_count:
+ * gst_dmakit_allocator_get_sync_count: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: how many DMA_BUF_IOCTL_SYNC calls (START and END each count one)
@@ -1382,7 +1400,7 @@ gst_dmakit_allocator_get_sync_count (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_stats:
+ * gst_dmakit_allocator_get_stats: (skip)
  * @allocator: a dmakit allocator
  *
  * Counters of @allocator, in a structure named "dmakit-allocator-stats" with:
@@ -1412,4 +1430,130 @@ gst_dmakit_allocator_get_stats (GstAllocator *allocator)
   if (!impl->device.empty ())
     gst_structure_set (s, "device", G_TYPE_STRING, impl->device.c_str (), nullptr);
   return s;
+}
+
+/* ---- GstDmakitBackendAllocator: typed entry points for bindings ---------------- */
+
+/**
+ * gst_dmakit_backend_allocator_get_backend:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_backend() with a typed instance.
+ *
+ * Returns: the backend @allocator uses.
+ *
+ * Since: 0.1
+ */
+GstDmakitBackend
+gst_dmakit_backend_allocator_get_backend (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), GST_DMAKIT_BACKEND_AUTO);
+  return gst_dmakit_allocator_get_backend (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_device:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_device() with a typed instance.
+ *
+ * Returns: (transfer none) (nullable): the device path in use, or %NULL for memfd.
+ *
+ * Since: 0.1
+ */
+const gchar *
+gst_dmakit_backend_allocator_get_device (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_get_device (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_set_lock_memory:
+ * @allocator: a dmakit allocator (either kind)
+ * @lock_memory: whether to mlock() memory allocated from now on
+ *
+ * gst_dmakit_allocator_set_lock_memory() with a typed instance.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_backend_allocator_set_lock_memory (GstDmakitBackendAllocator *allocator,
+                                              gboolean lock_memory)
+{
+  g_return_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator));
+  gst_dmakit_allocator_set_lock_memory (GST_ALLOCATOR_CAST (allocator), lock_memory);
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_lock_memory:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_lock_memory() with a typed instance.
+ *
+ * Returns: whether new allocations are mlock()ed.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_backend_allocator_get_lock_memory (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), FALSE);
+  return gst_dmakit_allocator_get_lock_memory (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_alloc_2d:
+ * @allocator: a dmakit allocator (either kind)
+ * @width: width in pixels
+ * @height: height in rows
+ * @bpp: bits per pixel
+ * @pitch: (out) (optional): bytes per row of the returned memory
+ *
+ * gst_dmakit_allocator_alloc_2d() with a typed instance.
+ *
+ * Returns: (transfer full) (nullable): the memory, or %NULL (logged) on failure.
+ *
+ * Since: 0.1
+ */
+GstMemory *
+gst_dmakit_backend_allocator_alloc_2d (GstDmakitBackendAllocator *allocator, guint width,
+                                       guint height, guint bpp, guint *pitch)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_alloc_2d (GST_ALLOCATOR_CAST (allocator), width, height, bpp, pitch);
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_sync_count:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_sync_count() with a typed instance.
+ *
+ * Returns: how many DMA_BUF_IOCTL_SYNC calls succeeded (0 for memfd).
+ *
+ * Since: 0.1
+ */
+guint64
+gst_dmakit_backend_allocator_get_sync_count (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), 0);
+  return gst_dmakit_allocator_get_sync_count (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_stats:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_stats() with a typed instance.
+ *
+ * Returns: (transfer full): the counters.
+ *
+ * Since: 0.1
+ */
+GstStructure *
+gst_dmakit_backend_allocator_get_stats (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_get_stats (GST_ALLOCATOR_CAST (allocator));
 }

@@ -664,8 +664,9 @@ gst_dmakit_timeout_action_get_type (void)
 {
   static gsize type_id = 0;
   static const GEnumValue values[] = {
-    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "GST_DMAKIT_TIMEOUT_ACTION_WARN", "warn" },
-    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "GST_DMAKIT_TIMEOUT_ACTION_FAIL", "fail" },
+    /* value_name is what gst-inspect shows next to the nick: a description */
+    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "Warn, then keep waiting", "warn" },
+    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "Warn, then fail the acquire", "fail" },
     { 0, nullptr, nullptr },
   };
   if (g_once_init_enter (&type_id)) {
@@ -2428,11 +2429,13 @@ gst_dmakit_buffer_pool_config_get_timeout_action (const GstStructure *config,
 
 /**
  * gst_dmakit_buffer_pool_set_element:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  * @element: (nullable) (transfer none): the element that owns @pool
  *
- * Names the element on whose bus the pool posts its warnings (an acquire that
- * timed out). The pool keeps only a weak reference.
+ * Names the element on whose bus the pool posts its messages: a warning when
+ * an acquire timed out, an error (%GST_RESOURCE_ERROR, naming the pool, the
+ * buffer size, the count and the errno) when activation cannot preallocate.
+ * The pool keeps only a weak reference.
  *
  * Since: 0.1
  */
@@ -2446,7 +2449,7 @@ gst_dmakit_buffer_pool_set_element (GstBufferPool *pool, GstElement *element)
 
 /**
  * gst_dmakit_buffer_pool_get_element:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  *
  * Returns: (transfer full) (nullable): the element set with
  * gst_dmakit_buffer_pool_set_element(), else the pool's parent if that is an
@@ -2471,7 +2474,7 @@ gst_dmakit_buffer_pool_get_element (GstBufferPool *pool)
 
 /**
  * gst_dmakit_buffer_pool_get_stats:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  *
  * Takes a consistent snapshot of the pool's counters. The structure is named
  * %GST_DMAKIT_BUFFER_POOL_STATS and has these #guint64 fields: `allocated`

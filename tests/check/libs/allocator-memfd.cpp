@@ -72,6 +72,11 @@ GST_START_TEST (test_types)
     GEnumValue *v = g_enum_get_value_by_nick (klass, e.nick);
     fail_unless (v != nullptr, "no enum nick %s", e.nick);
     fail_unless_equals_int (v->value, e.value);
+    /* gst-inspect shows value_name as the description: words, not the C name */
+    fail_if (g_str_has_prefix (v->value_name, "GST_"), "%s: value_name is the C identifier %s",
+             e.nick, v->value_name);
+    fail_unless (strchr (v->value_name, ' ') != nullptr, "%s: value_name '%s' is no description",
+                 e.nick, v->value_name);
   }
   fail_unless_equals_int (klass->n_values, 5);
   g_type_class_unref (klass);

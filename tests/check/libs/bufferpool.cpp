@@ -141,6 +141,14 @@ GST_START_TEST (test_config_helpers)
 
   GEnumClass *k = G_ENUM_CLASS (g_type_class_ref (GST_DMAKIT_TYPE_TIMEOUT_ACTION));
   fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_FAIL)->value_nick, "fail");
+  fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_WARN)->value_nick, "warn");
+  /* gst-inspect shows value_name as the description: words, not the C name */
+  for (guint i = 0; i < k->n_values; i++) {
+    fail_if (g_str_has_prefix (k->values[i].value_name, "GST_"), "value_name %s is the C identifier",
+             k->values[i].value_name);
+    fail_unless (strchr (k->values[i].value_name, ' ') != nullptr, "value_name '%s' is no description",
+                 k->values[i].value_name);
+  }
   g_type_class_unref (k);
 }
 GST_END_TEST;
