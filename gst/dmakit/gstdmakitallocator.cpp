@@ -190,12 +190,12 @@ gst_dmakit_backend_get_type (void)
   static gsize type_id = 0;
   static const GEnumValue values[] = {
     /* value_name is what gst-inspect shows next to the nick: a description */
-    {GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto"},
-    {GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap"},
-    {GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf"},
-    {GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb"},
-    {GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd"},
-    {0, nullptr, nullptr},
+    { GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto" },
+    { GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap" },
+    { GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf" },
+    { GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb" },
+    { GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd" },
+    { 0, nullptr, nullptr },
   };
   if (g_once_init_enter (&type_id)) {
     GType t = g_enum_register_static ("GstDmakitBackend", values);
@@ -228,8 +228,8 @@ G_DEFINE_TYPE_WITH_CODE (GstDmakitAllocator, gst_dmakit_allocator, GST_TYPE_DMAB
 G_DEFINE_TYPE_WITH_CODE (GstDmakitFdAllocator, gst_dmakit_fd_allocator, GST_TYPE_FD_ALLOCATOR,
                          G_IMPLEMENT_INTERFACE (GST_DMAKIT_TYPE_BACKEND_ALLOCATOR,
                                                 backend_allocator_iface_init);
-                         GST_DEBUG_CATEGORY_INIT (dmakit_fd_allocator_debug, "dmakitfdallocator",
-                                                  0, "dmakit memfd (non-DMA-BUF) allocator");
+                         GST_DEBUG_CATEGORY_INIT (dmakit_fd_allocator_debug, "dmakitfdallocator", 0,
+                                                  "dmakit memfd (non-DMA-BUF) allocator");
                          GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE"));
 
 namespace {

@@ -117,9 +117,9 @@ struct _GstDmakitBackendAllocatorInterface {
 };
 
 #define GST_DMAKIT_TYPE_BACKEND_ALLOCATOR (gst_dmakit_backend_allocator_get_type ())
-#define GST_DMAKIT_BACKEND_ALLOCATOR(obj) \
+#define GST_DMAKIT_BACKEND_ALLOCATOR(obj)                                                          \
   (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_BACKEND_ALLOCATOR, GstDmakitBackendAllocator))
-#define GST_DMAKIT_IS_BACKEND_ALLOCATOR(obj) \
+#define GST_DMAKIT_IS_BACKEND_ALLOCATOR(obj)                                                       \
   (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_BACKEND_ALLOCATOR))
 GST_DMAKIT_API
 GType gst_dmakit_backend_allocator_get_type (void);

@@ -1085,8 +1085,10 @@ refill_thread_main (gpointer data) noexcept
           s.alloc_warned = true;
           const size_t allocated = s.allocated ();
           lk.unlock ();
-          GST_WARNING_OBJECT (self, "refill: out of memory for the table of %zu buffers; "
-                              "retrying every 50 ms", allocated + 1);
+          GST_WARNING_OBJECT (self,
+                              "refill: out of memory for the table of %zu buffers; "
+                              "retrying every 50 ms",
+                              allocated + 1);
           lk.lock ();
         }
         s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
@@ -1208,8 +1210,8 @@ report_activation_failure (GstDmakitBufferPool *self, guint count, guint done, i
       name, count, size, s.lay.describe.get (), done + 1, count, what, reason, err,
       guint64 (nofile.rlim_cur));
   GST_ERROR_OBJECT (self, "activation failed: %s", debug);
-  ObjectRef<GstElement> element =
-      ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
+  ObjectRef<GstElement> element
+      = ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
   if (element) {
     const gint code = err == ENOMEM || err == EMFILE || err == ENFILE || err == ENOSPC
                           ? GST_RESOURCE_ERROR_NO_SPACE_LEFT
@@ -1398,15 +1400,18 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
   if (min > kMaxIds) {
     /* the free stack holds at most kMaxIds buffers: more preallocated ones
      * would be freed at once */
-    GST_WARNING_OBJECT (self, "invalid config: min-buffers %u is more than the %u buffers the "
-                        "pool can keep; proposing min-buffers %u", min, kMaxIds, kMaxIds);
+    GST_WARNING_OBJECT (self,
+                        "invalid config: min-buffers %u is more than the %u buffers the "
+                        "pool can keep; proposing min-buffers %u",
+                        min, kMaxIds, kMaxIds);
     min = kMaxIds;
     valid = false;
   }
 
   if (!is_align_mask (params.align)) {
     const gsize fixed = gsize (nearest_align_mask (params.align));
-    GST_WARNING_OBJECT (self, "invalid config: allocation alignment %" G_GSIZE_FORMAT
+    GST_WARNING_OBJECT (self,
+                        "invalid config: allocation alignment %" G_GSIZE_FORMAT
                         " is not a mask (2^n - 1); proposing %" G_GSIZE_FORMAT,
                         params.align, fixed);
     params.align = fixed;
@@ -1517,8 +1522,10 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
       for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++) {
         if (!is_align_mask (align.stride_align[i])) {
           const guint fixed = guint (nearest_align_mask (align.stride_align[i]));
-          GST_WARNING_OBJECT (self, "invalid config: stride alignment %u of plane %u is not a "
-                              "mask (2^n - 1); proposing %u", align.stride_align[i], i, fixed);
+          GST_WARNING_OBJECT (self,
+                              "invalid config: stride alignment %u of plane %u is not a "
+                              "mask (2^n - 1); proposing %u",
+                              align.stride_align[i], i, fixed);
           align.stride_align[i] = fixed;
           masks = false;
         }
@@ -2076,7 +2083,8 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
   lk.unlock ();
 
   if (note_inactive)
-    GST_INFO_OBJECT (self, "pool deactivated with %" G_GUINT64_FORMAT " buffers out (besides "
+    GST_INFO_OBJECT (self,
+                     "pool deactivated with %" G_GUINT64_FORMAT " buffers out (besides "
                      "this one); freeing each as it comes back, and %zu idle ones now",
                      out_after, idle_n);
   if (reason)

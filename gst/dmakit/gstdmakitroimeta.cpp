@@ -678,8 +678,8 @@ roi_meta_deserialize (const GstMetaInfo * /* info */, GstBuffer *buffer, const g
       GST_WARNING ("deserialized ROI id %d is already used on %p; it gets a new id", r.id, buffer);
       r.id = -1;
     }
-    GstDmakitRoiMeta *m = add_raw (buffer, intern_text_type (r.type), r.id, r.parent_id, r.x, r.y,
-                                   r.w, r.h);
+    GstDmakitRoiMeta *m
+        = add_raw (buffer, intern_text_type (r.type), r.id, r.parent_id, r.x, r.y, r.w, r.h);
     return m ? &m->meta : nullptr;
   } catch (...) {
     GST_WARNING ("cannot deserialize a ROI meta: out of memory");

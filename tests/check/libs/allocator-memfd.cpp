@@ -108,7 +108,8 @@ GST_START_TEST (test_new_memfd)
   fail_unless (g_type_is_a (GST_DMAKIT_TYPE_FD_ALLOCATOR, GST_DMAKIT_TYPE_BACKEND_ALLOCATOR));
   fail_if (GST_DMAKIT_IS_BACKEND_ALLOCATOR (sys.get ()));
   GstDmakitBackendAllocator *iface = GST_DMAKIT_BACKEND_ALLOCATOR (alloc.get ());
-  fail_unless_equals_int (gst_dmakit_backend_allocator_get_backend (iface), GST_DMAKIT_BACKEND_MEMFD);
+  fail_unless_equals_int (gst_dmakit_backend_allocator_get_backend (iface),
+                          GST_DMAKIT_BACKEND_MEMFD);
   fail_unless (gst_dmakit_backend_allocator_get_device (iface) == nullptr);
   fail_unless_equals_uint64 (gst_dmakit_backend_allocator_get_sync_count (iface), 0);
   fail_if (gst_dmakit_backend_allocator_get_lock_memory (iface));

@@ -141,13 +141,14 @@ GST_START_TEST (test_config_helpers)
 
   GEnumClass *k = G_ENUM_CLASS (g_type_class_ref (GST_DMAKIT_TYPE_TIMEOUT_ACTION));
   fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_FAIL)->value_nick, "fail");
-  fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_WARN)->value_nick, "warn");
+  fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_WARN)->value_nick,
+                             "warn");
   /* gst-inspect shows value_name as the description: words, not the C name */
   for (guint i = 0; i < k->n_values; i++) {
-    fail_if (g_str_has_prefix (k->values[i].value_name, "GST_"), "value_name %s is the C identifier",
-             k->values[i].value_name);
-    fail_unless (strchr (k->values[i].value_name, ' ') != nullptr, "value_name '%s' is no description",
-                 k->values[i].value_name);
+    fail_if (g_str_has_prefix (k->values[i].value_name, "GST_"),
+             "value_name %s is the C identifier", k->values[i].value_name);
+    fail_unless (strchr (k->values[i].value_name, ' ') != nullptr,
+                 "value_name '%s' is no description", k->values[i].value_name);
   }
   g_type_class_unref (k);
 }
@@ -429,7 +430,8 @@ GST_START_TEST (test_config_alignment_not_mask)
   /* an alignment that is not 2^n - 1 would hit gst_allocator_alloc()'s
    * assertion on activation: refused, the nearest mask proposed */
   GstAllocator *sysmem = gst_allocator_find (nullptr);
-  const gsize cases[][2] = { { 5, 7 }, { 6, 7 }, { 100, 127 }, { gsize (1) << 40, (gsize (1) << 40) - 1 } };
+  const gsize cases[][2]
+      = { { 5, 7 }, { 6, 7 }, { 100, 127 }, { gsize (1) << 40, (gsize (1) << 40) - 1 } };
   for (const auto &c : cases) {
     GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
     GstStructure *config = gst_buffer_pool_get_config (pool);
@@ -539,10 +541,10 @@ activation_failure_child ()
   gst_message_parse_error (msg, &err, &debug);
   int rc = 0;
   const gchar *strerr = g_strerror (EMFILE);
-  if (GST_MESSAGE_SRC (msg) != GST_OBJECT (owner) || err->domain != GST_RESOURCE_ERROR ||
-      !strstr (err->message, "frames-pool") || !strstr (err->message, "64 buffers") ||
-      !strstr (err->message, "4096 bytes") || !strstr (err->message, strerr) || !debug ||
-      !strstr (debug, "frames-pool") || !strstr (debug, "errno 24")) {
+  if (GST_MESSAGE_SRC (msg) != GST_OBJECT (owner) || err->domain != GST_RESOURCE_ERROR
+      || !strstr (err->message, "frames-pool") || !strstr (err->message, "64 buffers")
+      || !strstr (err->message, "4096 bytes") || !strstr (err->message, strerr) || !debug
+      || !strstr (debug, "frames-pool") || !strstr (debug, "errno 24")) {
     g_printerr ("wrong error from %s: %s (%s)\n", GST_MESSAGE_SRC_NAME (msg), err->message,
                 debug ? debug : "no debug");
     rc = 7;
@@ -1388,10 +1390,13 @@ GST_START_TEST (test_release_resets_and_discards)
   /* another buffer holds the memory (gst_buffer_copy() is checked below:
    * what it does to the original depends on the GStreamer version) */
   GstBuffer *holder = nullptr;
-  check_discarded ("shared", [&] (GstBuffer *b) {
-    holder = gst_buffer_new ();
-    gst_buffer_append_memory (holder, gst_memory_ref (gst_buffer_peek_memory (b, 0)));
-  }, [&] { gst_buffer_unref (holder); });
+  check_discarded (
+      "shared",
+      [&] (GstBuffer *b) {
+        holder = gst_buffer_new ();
+        gst_buffer_append_memory (holder, gst_memory_ref (gst_buffer_peek_memory (b, 0)));
+      },
+      [&] { gst_buffer_unref (holder); });
   GstMapInfo leaked;
   check_discarded ("still mapped", [&] (GstBuffer *b) {
     /* a map nobody undid: our ref keeps the memory alive after the buffer */
