@@ -35,6 +35,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -187,12 +189,13 @@ gst_dmakit_backend_get_type (void)
 {
   static gsize type_id = 0;
   static const GEnumValue values[] = {
-    {GST_DMAKIT_BACKEND_AUTO, "GST_DMAKIT_BACKEND_AUTO", "auto"},
-    {GST_DMAKIT_BACKEND_DMA_HEAP, "GST_DMAKIT_BACKEND_DMA_HEAP", "dma-heap"},
-    {GST_DMAKIT_BACKEND_UDMABUF, "GST_DMAKIT_BACKEND_UDMABUF", "udmabuf"},
-    {GST_DMAKIT_BACKEND_DRM_DUMB, "GST_DMAKIT_BACKEND_DRM_DUMB", "drm-dumb"},
-    {GST_DMAKIT_BACKEND_MEMFD, "GST_DMAKIT_BACKEND_MEMFD", "memfd"},
-    {0, nullptr, nullptr},
+    /* value_name is what gst-inspect shows next to the nick: a description */
+    { GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto" },
+    { GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap" },
+    { GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf" },
+    { GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb" },
+    { GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd" },
+    { 0, nullptr, nullptr },
   };
   if (g_once_init_enter (&type_id)) {
     GType t = g_enum_register_static ("GstDmakitBackend", values);
@@ -203,13 +206,30 @@ gst_dmakit_backend_get_type (void)
 
 /* ---- type boilerplate ----------------------------------------------------- */
 
+G_DEFINE_INTERFACE (GstDmakitBackendAllocator, gst_dmakit_backend_allocator, GST_TYPE_ALLOCATOR)
+
+static void
+gst_dmakit_backend_allocator_default_init (GstDmakitBackendAllocatorInterface *)
+{
+}
+
+/* Both allocators implement the interface; it has no vfuncs to fill in. */
+static void
+backend_allocator_iface_init (gpointer, gpointer)
+{
+}
+
 G_DEFINE_TYPE_WITH_CODE (GstDmakitAllocator, gst_dmakit_allocator, GST_TYPE_DMABUF_ALLOCATOR,
+                         G_IMPLEMENT_INTERFACE (GST_DMAKIT_TYPE_BACKEND_ALLOCATOR,
+                                                backend_allocator_iface_init);
                          GST_DEBUG_CATEGORY_INIT (dmakit_allocator_debug, "dmakitallocator", 0,
                                                   "dmakit DMA-BUF allocator");
                          GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE"));
 G_DEFINE_TYPE_WITH_CODE (GstDmakitFdAllocator, gst_dmakit_fd_allocator, GST_TYPE_FD_ALLOCATOR,
-                         GST_DEBUG_CATEGORY_INIT (dmakit_fd_allocator_debug, "dmakitfdallocator",
-                                                  0, "dmakit memfd (non-DMA-BUF) allocator");
+                         G_IMPLEMENT_INTERFACE (GST_DMAKIT_TYPE_BACKEND_ALLOCATOR,
+                                                backend_allocator_iface_init);
+                         GST_DEBUG_CATEGORY_INIT (dmakit_fd_allocator_debug, "dmakitfdallocator", 0,
+                                                  "dmakit memfd (non-DMA-BUF) allocator");
                          GST_DEBUG_CATEGORY_GET (CAT_PERFORMANCE, "GST_PERFORMANCE"));
 
 namespace {
@@ -510,7 +530,7 @@ probe_mmap (int fd, int &err) noexcept
 
 void
 set_device_error (GError **error, GstDmakitError code, GstDmakitBackend backend,
-                  const std::string &path, const char *what, int err) noexcept
+                  const std::string &path, const char *what, int err)
 {
   g_set_error (error, GST_DMAKIT_ERROR, code, "%s backend: %s %s: %s (errno %d)",
                backend_nick (backend), what, path.c_str (), g_strerror (err), err);
@@ -519,7 +539,7 @@ set_device_error (GError **error, GstDmakitError code, GstDmakitBackend backend,
 /* ---- backend set-up ---------------------------------------------------------- */
 
 bool
-setup_dma_heap (Impl &impl, const gchar *device, GError **error) noexcept
+setup_dma_heap (Impl &impl, const gchar *device, GError **error)
 {
   std::string path;
   if (device == nullptr || *device == '\0')
@@ -555,7 +575,7 @@ setup_dma_heap (Impl &impl, const gchar *device, GError **error) noexcept
 }
 
 bool
-setup_udmabuf (Impl &impl, const gchar *device, GError **error) noexcept
+setup_udmabuf (Impl &impl, const gchar *device, GError **error)
 {
   std::string path = (device && *device) ? device : "/dev/udmabuf";
   UniqueFd fd (open (path.c_str (), O_RDWR | O_CLOEXEC));
@@ -583,7 +603,7 @@ setup_udmabuf (Impl &impl, const gchar *device, GError **error) noexcept
 
 /* One DRM node: can it create a dumb buffer, export it through PRIME and mmap it? */
 bool
-try_drm_node (const std::string &path, UniqueFd &out, GError **error) noexcept
+try_drm_node (const std::string &path, UniqueFd &out, GError **error)
 {
   UniqueFd fd (open (path.c_str (), O_RDWR | O_CLOEXEC));
   if (!fd) {
@@ -631,7 +651,7 @@ try_drm_node (const std::string &path, UniqueFd &out, GError **error) noexcept
 
 /* /dev/dri/renderD* then /dev/dri/card*, each in numeric order. */
 std::vector<std::string>
-list_drm_nodes (int &err) noexcept
+list_drm_nodes (int &err)
 {
   std::vector<std::pair<std::pair<int, long>, std::string>> found;
   DIR *dir = opendir ("/dev/dri");
@@ -639,6 +659,8 @@ list_drm_nodes (int &err) noexcept
     err = errno;
     return {};
   }
+  /* closed on every way out, an exception included */
+  std::unique_ptr<DIR, int (*) (DIR *)> dir_guard (dir, closedir);
   while (struct dirent *e = readdir (dir)) {
     int kind;
     const char *num;
@@ -657,7 +679,7 @@ list_drm_nodes (int &err) noexcept
       continue;
     found.push_back ({{kind, n}, std::string ("/dev/dri/") + e->d_name});
   }
-  closedir (dir);
+  dir_guard.reset ();
   std::sort (found.begin (), found.end ());
   std::vector<std::string> out;
   for (auto &f : found)
@@ -667,7 +689,7 @@ list_drm_nodes (int &err) noexcept
 }
 
 bool
-setup_drm_dumb (Impl &impl, const gchar *device, GError **error) noexcept
+setup_drm_dumb (Impl &impl, const gchar *device, GError **error)
 {
   if (device && *device) {
     UniqueFd fd;
@@ -705,7 +727,7 @@ setup_drm_dumb (Impl &impl, const gchar *device, GError **error) noexcept
 }
 
 bool
-setup_memfd (Impl &impl, GError **error) noexcept
+setup_memfd (Impl &impl, GError **error)
 {
   UniqueFd probe = make_memfd ("dmakit:probe", page_size (), F_SEAL_SHRINK | F_SEAL_GROW);
   int err = errno;
@@ -733,6 +755,8 @@ log_alloc_failure (GstAllocator *allocator, Impl *impl, guint64 bytes, const cha
                           backend_nick (impl->backend), impl->device.empty () ? "" : " ",
                           impl->device.c_str (), bytes, what, g_strerror (err), err, out_n,
                           impl->outstanding_bytes.load ());
+  /* callers up the stack (a pool reporting a failed activation) read errno */
+  errno = err;
 }
 
 /* Kernel buffer of at least @bytes (already page-rounded), named. */
@@ -917,6 +941,7 @@ dmakit_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params) 
                             "alignment mask %" G_GSIZE_FORMAT " refused: %s memory is aligned to "
                             "pages (mask %" G_GSIZE_FORMAT ") and no more",
                             params->align, backend_nick (impl->backend), page_size () - 1);
+    errno = EINVAL;
     return nullptr;
   }
   guint64 total = guint64 (params->prefix) + guint64 (size);
@@ -929,6 +954,7 @@ dmakit_alloc (GstAllocator *allocator, gsize size, GstAllocationParams *params) 
                             "refused: prefix %" G_GSIZE_FORMAT " + size %" G_GSIZE_FORMAT
                             " + padding %" G_GSIZE_FORMAT " overflows",
                             params->prefix, size, params->padding);
+    errno = EOVERFLOW;
     return nullptr;
   }
   RawBuffer raw;
@@ -999,7 +1025,10 @@ gst_dmakit_allocator_class_init (GstDmakitAllocatorClass *klass)
 static void
 gst_dmakit_allocator_init (GstDmakitAllocator *self)
 {
-  self->impl = new Impl ();
+  /* no exception out of a GObject init: like g_malloc(), abort with a message */
+  self->impl = new (std::nothrow) Impl ();
+  if (G_UNLIKELY (!self->impl))
+    g_error ("dmakit allocator: out of memory for its state");
   GstAllocator *alloc = GST_ALLOCATOR_CAST (self);
   init_common (alloc, self->impl, dmakit_allocator_debug, GST_DMAKIT_ALLOCATOR_NAME);
   /* Replace GstDmaBufAllocator's map/unmap: same fd mapping, our sync. */
@@ -1038,7 +1067,9 @@ gst_dmakit_fd_allocator_class_init (GstDmakitFdAllocatorClass *klass)
 static void
 gst_dmakit_fd_allocator_init (GstDmakitFdAllocator *self)
 {
-  self->impl = new Impl ();
+  self->impl = new (std::nothrow) Impl ();
+  if (G_UNLIKELY (!self->impl))
+    g_error ("dmakit allocator: out of memory for its state");
   init_common (GST_ALLOCATOR_CAST (self), self->impl, dmakit_fd_allocator_debug,
                GST_DMAKIT_FD_ALLOCATOR_NAME);
 }
@@ -1046,7 +1077,7 @@ gst_dmakit_fd_allocator_init (GstDmakitFdAllocator *self)
 /* ---- public API ------------------------------------------------------------------ */
 
 static GstAllocator *
-create_allocator (GstDmakitBackend backend, const gchar *device, GError **error) noexcept
+create_allocator (GstDmakitBackend backend, const gchar *device, GError **error)
 {
   const bool is_memfd = backend == GST_DMAKIT_BACKEND_MEMFD;
   GType type = is_memfd ? GST_DMAKIT_TYPE_FD_ALLOCATOR : GST_DMAKIT_TYPE_ALLOCATOR;
@@ -1079,32 +1110,11 @@ create_allocator (GstDmakitBackend backend, const gchar *device, GError **error)
   return alloc.release ();
 }
 
-/**
- * gst_dmakit_allocator_new:
- * @backend: where the memory comes from; %GST_DMAKIT_BACKEND_AUTO picks the first that works
- * @device: (nullable): the device to use; %NULL for the backend's default. For
- *   %GST_DMAKIT_BACKEND_DMA_HEAP (and AUTO) a heap name such as "linux,cma" or a
- *   path; for udmabuf the path of the udmabuf device; for DRM dumb a DRM node
- *   path (default: the first `/dev/dri/renderD*`, then `card*`, that can create
- *   and PRIME-export dumb buffers). Ignored for memfd. With AUTO it only
- *   applies to the dma-heap attempt.
- * @error: return location for a #GError (domain %GST_DMAKIT_ERROR), or %NULL
- *
- * Creates an allocator. DMA-BUF backends give a #GstDmakitAllocator (a
- * #GstDmaBufAllocator); memfd gives a #GstDmakitFdAllocator (fd memory that
- * gst_is_dmabuf_memory() rightly rejects). Each backend is probed by allocating
- * and mapping one page. AUTO tries dma-heap, udmabuf, DRM dumb and memfd in
- * that order and logs every refusal and its choice at INFO level.
- *
- * Returns: (transfer full) (nullable): the allocator, or %NULL with @error set
- *   to a message naming the backend, the device path and the errno text.
- *
- * Since: 0.1
- */
-GstAllocator *
-gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
+/* May throw std::bad_alloc (device paths, refusal texts): only
+ * gst_dmakit_allocator_new() calls it, and catches. */
+static GstAllocator *
+allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
 {
-  g_return_val_if_fail (error == nullptr || *error == nullptr, nullptr);
   /* Registers the types and with them the debug categories. */
   g_type_ensure (GST_DMAKIT_TYPE_ALLOCATOR);
   g_type_ensure (GST_DMAKIT_TYPE_FD_ALLOCATOR);
@@ -1153,6 +1163,43 @@ gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError 
 }
 
 /**
+ * gst_dmakit_allocator_new:
+ * @backend: where the memory comes from; %GST_DMAKIT_BACKEND_AUTO picks the first that works
+ * @device: (nullable): the device to use; %NULL for the backend's default. For
+ *   %GST_DMAKIT_BACKEND_DMA_HEAP (and AUTO) a heap name such as "linux,cma" or a
+ *   path; for udmabuf the path of the udmabuf device; for DRM dumb a DRM node
+ *   path (default: the first `/dev/dri/renderD*`, then `card*`, that can create
+ *   and PRIME-export dumb buffers). Ignored for memfd. With AUTO it only
+ *   applies to the dma-heap attempt.
+ * @error: return location for a #GError (domain %GST_DMAKIT_ERROR), or %NULL
+ *
+ * Creates an allocator. DMA-BUF backends give a #GstDmakitAllocator (a
+ * #GstDmaBufAllocator); memfd gives a #GstDmakitFdAllocator (fd memory that
+ * gst_is_dmabuf_memory() rightly rejects). Each backend is probed by allocating
+ * and mapping one page. AUTO tries dma-heap, udmabuf, DRM dumb and memfd in
+ * that order and logs every refusal and its choice at INFO level.
+ *
+ * Returns: (transfer full) (nullable): the allocator, or %NULL with @error set
+ *   to a message naming the backend, the device path and the errno text.
+ *
+ * Since: 0.1
+ */
+GstAllocator *
+gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device, GError **error)
+{
+  g_return_val_if_fail (error == nullptr || *error == nullptr, nullptr);
+  /* no exception crosses into C: out of memory is an error like any other */
+  try {
+    return allocator_new (backend, device, error);
+  } catch (...) {
+    if (error && !*error)
+      g_set_error (error, GST_DMAKIT_ERROR, GST_DMAKIT_ERROR_NO_MEMORY,
+                   "out of memory while setting up the allocator");
+    return nullptr;
+  }
+}
+
+/**
  * gst_is_dmakit_allocator:
  * @allocator: (nullable): a #GstAllocator
  *
@@ -1167,7 +1214,7 @@ gst_is_dmakit_allocator (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_backend:
+ * gst_dmakit_allocator_get_backend: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: the backend @allocator uses (never %GST_DMAKIT_BACKEND_AUTO for an
@@ -1183,7 +1230,7 @@ gst_dmakit_allocator_get_backend (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_device:
+ * gst_dmakit_allocator_get_device: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: (transfer none) (nullable): the device path in use (heap, udmabuf or
@@ -1200,7 +1247,7 @@ gst_dmakit_allocator_get_device (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_set_lock_memory:
+ * gst_dmakit_allocator_set_lock_memory: (skip)
  * @allocator: a dmakit allocator
  * @lock_memory: whether to mlock() memory allocated from now on
  *
@@ -1219,7 +1266,7 @@ gst_dmakit_allocator_set_lock_memory (GstAllocator *allocator, gboolean lock_mem
 }
 
 /**
- * gst_dmakit_allocator_get_lock_memory:
+ * gst_dmakit_allocator_get_lock_memory: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: whether new allocations are mlock()ed.
@@ -1234,7 +1281,7 @@ gst_dmakit_allocator_get_lock_memory (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_alloc_2d:
+ * gst_dmakit_allocator_alloc_2d: (skip)
  * @allocator: a dmakit allocator
  * @width: width in pixels
  * @height: height in rows
@@ -1336,7 +1383,7 @@ gst_dmakit_memory_is_locked (GstMemory *mem)
 }
 
 /**
- * gst_dmakit_allocator_get_sync_count:
+ * gst_dmakit_allocator_get_sync_count: (skip)
  * @allocator: a dmakit allocator
  *
  * Returns: how many DMA_BUF_IOCTL_SYNC calls (START and END each count one)
@@ -1353,7 +1400,7 @@ gst_dmakit_allocator_get_sync_count (GstAllocator *allocator)
 }
 
 /**
- * gst_dmakit_allocator_get_stats:
+ * gst_dmakit_allocator_get_stats: (skip)
  * @allocator: a dmakit allocator
  *
  * Counters of @allocator, in a structure named "dmakit-allocator-stats" with:
@@ -1383,4 +1430,130 @@ gst_dmakit_allocator_get_stats (GstAllocator *allocator)
   if (!impl->device.empty ())
     gst_structure_set (s, "device", G_TYPE_STRING, impl->device.c_str (), nullptr);
   return s;
+}
+
+/* ---- GstDmakitBackendAllocator: typed entry points for bindings ---------------- */
+
+/**
+ * gst_dmakit_backend_allocator_get_backend:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_backend() with a typed instance.
+ *
+ * Returns: the backend @allocator uses.
+ *
+ * Since: 0.1
+ */
+GstDmakitBackend
+gst_dmakit_backend_allocator_get_backend (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), GST_DMAKIT_BACKEND_AUTO);
+  return gst_dmakit_allocator_get_backend (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_device:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_device() with a typed instance.
+ *
+ * Returns: (transfer none) (nullable): the device path in use, or %NULL for memfd.
+ *
+ * Since: 0.1
+ */
+const gchar *
+gst_dmakit_backend_allocator_get_device (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_get_device (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_set_lock_memory:
+ * @allocator: a dmakit allocator (either kind)
+ * @lock_memory: whether to mlock() memory allocated from now on
+ *
+ * gst_dmakit_allocator_set_lock_memory() with a typed instance.
+ *
+ * Since: 0.1
+ */
+void
+gst_dmakit_backend_allocator_set_lock_memory (GstDmakitBackendAllocator *allocator,
+                                              gboolean lock_memory)
+{
+  g_return_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator));
+  gst_dmakit_allocator_set_lock_memory (GST_ALLOCATOR_CAST (allocator), lock_memory);
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_lock_memory:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_lock_memory() with a typed instance.
+ *
+ * Returns: whether new allocations are mlock()ed.
+ *
+ * Since: 0.1
+ */
+gboolean
+gst_dmakit_backend_allocator_get_lock_memory (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), FALSE);
+  return gst_dmakit_allocator_get_lock_memory (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_alloc_2d:
+ * @allocator: a dmakit allocator (either kind)
+ * @width: width in pixels
+ * @height: height in rows
+ * @bpp: bits per pixel
+ * @pitch: (out) (optional): bytes per row of the returned memory
+ *
+ * gst_dmakit_allocator_alloc_2d() with a typed instance.
+ *
+ * Returns: (transfer full) (nullable): the memory, or %NULL (logged) on failure.
+ *
+ * Since: 0.1
+ */
+GstMemory *
+gst_dmakit_backend_allocator_alloc_2d (GstDmakitBackendAllocator *allocator, guint width,
+                                       guint height, guint bpp, guint *pitch)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_alloc_2d (GST_ALLOCATOR_CAST (allocator), width, height, bpp, pitch);
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_sync_count:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_sync_count() with a typed instance.
+ *
+ * Returns: how many DMA_BUF_IOCTL_SYNC calls succeeded (0 for memfd).
+ *
+ * Since: 0.1
+ */
+guint64
+gst_dmakit_backend_allocator_get_sync_count (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), 0);
+  return gst_dmakit_allocator_get_sync_count (GST_ALLOCATOR_CAST (allocator));
+}
+
+/**
+ * gst_dmakit_backend_allocator_get_stats:
+ * @allocator: a dmakit allocator (either kind)
+ *
+ * gst_dmakit_allocator_get_stats() with a typed instance.
+ *
+ * Returns: (transfer full): the counters.
+ *
+ * Since: 0.1
+ */
+GstStructure *
+gst_dmakit_backend_allocator_get_stats (GstDmakitBackendAllocator *allocator)
+{
+  g_return_val_if_fail (GST_DMAKIT_IS_BACKEND_ALLOCATOR (allocator), nullptr);
+  return gst_dmakit_allocator_get_stats (GST_ALLOCATOR_CAST (allocator));
 }

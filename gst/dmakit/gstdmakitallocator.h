@@ -87,6 +87,60 @@ GST_DMAKIT_API
 GstAllocator *gst_dmakit_allocator_new (GstDmakitBackend backend, const gchar *device,
                                         GError **error);
 
+/**
+ * GstDmakitBackendAllocator:
+ *
+ * Interface both dmakit allocators implement (#GstDmakitAllocator, the
+ * DMA-BUF one, and #GstDmakitFdAllocator, the memfd fallback), so that one
+ * set of methods works on whatever gst_dmakit_allocator_new() returns, in C
+ * and in bindings (`alloc.get_backend ()` in Python). It adds no behaviour:
+ * each gst_dmakit_backend_allocator_*() function is the
+ * gst_dmakit_allocator_*() function of the same name with a typed instance.
+ *
+ * Since: 0.1
+ */
+typedef struct _GstDmakitBackendAllocator GstDmakitBackendAllocator;
+typedef struct _GstDmakitBackendAllocatorInterface GstDmakitBackendAllocatorInterface;
+
+/**
+ * GstDmakitBackendAllocatorInterface:
+ * @parent_iface: the parent interface
+ *
+ * The interface structure; it has no virtual methods.
+ *
+ * Since: 0.1
+ */
+struct _GstDmakitBackendAllocatorInterface {
+  GTypeInterface parent_iface;
+  /*< private >*/
+  gpointer _gst_reserved[GST_PADDING];
+};
+
+#define GST_DMAKIT_TYPE_BACKEND_ALLOCATOR (gst_dmakit_backend_allocator_get_type ())
+#define GST_DMAKIT_BACKEND_ALLOCATOR(obj)                                                          \
+  (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_BACKEND_ALLOCATOR, GstDmakitBackendAllocator))
+#define GST_DMAKIT_IS_BACKEND_ALLOCATOR(obj)                                                       \
+  (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_BACKEND_ALLOCATOR))
+GST_DMAKIT_API
+GType gst_dmakit_backend_allocator_get_type (void);
+
+GST_DMAKIT_API
+GstDmakitBackend gst_dmakit_backend_allocator_get_backend (GstDmakitBackendAllocator *allocator);
+GST_DMAKIT_API
+const gchar *gst_dmakit_backend_allocator_get_device (GstDmakitBackendAllocator *allocator);
+GST_DMAKIT_API
+void gst_dmakit_backend_allocator_set_lock_memory (GstDmakitBackendAllocator *allocator,
+                                                   gboolean lock_memory);
+GST_DMAKIT_API
+gboolean gst_dmakit_backend_allocator_get_lock_memory (GstDmakitBackendAllocator *allocator);
+GST_DMAKIT_API
+GstMemory *gst_dmakit_backend_allocator_alloc_2d (GstDmakitBackendAllocator *allocator, guint width,
+                                                  guint height, guint bpp, guint *pitch);
+GST_DMAKIT_API
+guint64 gst_dmakit_backend_allocator_get_sync_count (GstDmakitBackendAllocator *allocator);
+GST_DMAKIT_API
+GstStructure *gst_dmakit_backend_allocator_get_stats (GstDmakitBackendAllocator *allocator);
+
 GST_DMAKIT_API
 gboolean gst_is_dmakit_allocator (GstAllocator *allocator);
 

@@ -40,6 +40,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -109,20 +110,30 @@ struct Slot {
 class SlotTable
 {
 public:
-  void reserve (size_t entries)
+  /* False (and nothing changed) when the memory cannot be had. */
+  bool reserve (size_t entries) noexcept
   {
     size_t want = 16;
-    while (want < entries * 2)
+    while (want < entries * 2) {
+      if (want > SIZE_MAX / 4 / sizeof (Slot))
+        return false;
       want *= 2;
+    }
     if (want <= slots_.size ())
-      return;
-    std::vector<Slot> old (want);
+      return true;
+    std::vector<Slot> old;
+    try {
+      old.resize (want);
+    } catch (...) {
+      return false;
+    }
     old.swap (slots_);
     mask_ = want - 1;
     size_ = 0;
     for (const Slot &s : old)
       if (s.buf)
         insert (s);
+    return true;
   }
   size_t capacity () const noexcept { return slots_.size () / 2; }
   size_t size () const noexcept { return size_; }
@@ -210,25 +221,24 @@ private:
  * Counting: the tag counts pushes; a half-wrap counter extends it to 64 bits;
  * pops = pushes - size. So the stack doubles as the acquire/release counters
  * without another atomic. */
+struct FreeNode {
+  std::atomic<guint32> next{ 0 }; /* id + 1 of the buffer below, 0 */
+  GstBuffer *buf = nullptr;       /* written under the mutex before the first push */
+};
+
 class FreeStack
 {
 public:
   /* Only while nobody pushes or pops; the stack must be empty. Keeps the
    * counters running. */
-  void init (guint32 capacity)
+  void init (FreeNode *nodes) noexcept
   {
-    capacity = std::max<guint32> (1, std::min (capacity, kMaxIds));
-    nodes_.reset (new Node[capacity]);
-    capacity_ = capacity;
+    nodes_ = nodes;
     const guint64 w = top_.load (std::memory_order_relaxed);
     top_.store (make (0, 0, tag_of (w), false), std::memory_order_relaxed);
   }
-  guint32 capacity () const noexcept { return capacity_; }
 
-  /* (M) Before the first push of @id. */
-  void set_buffer (guint32 id, GstBuffer *buf) noexcept { nodes_[id].buf = buf; }
-
-  /* Each id is in the stack at most once, so there is always room. *wake
+  /* Each id is in the stacks at most once, so there is always room. *wake
    * tells whether a sleeper asked to be woken. */
   void push (guint32 id, bool *wake) noexcept
   {
@@ -253,7 +263,7 @@ public:
       const guint32 head = head_of (w);
       if (head == 0)
         return nullptr;
-      const Node &node = nodes_[head - 1];
+      const FreeNode &node = nodes_[head - 1];
       const guint32 next = node.next.load (std::memory_order_relaxed);
       if (top_.compare_exchange_weak (w, make (next, size_of (w) - 1, tag_of (w), w & kFlag),
                                       std::memory_order_acquire, std::memory_order_acquire))
@@ -265,6 +275,81 @@ public:
   bool announce_waiter () noexcept
   {
     return head_of (top_.fetch_or (kFlag, std::memory_order_acq_rel)) != 0;
+  }
+
+  void counts (guint64 *pushes, guint64 *pops) const noexcept
+  {
+    guint64 halves = half_wraps_.load (std::memory_order_acquire);
+    const guint64 w = top_.load (std::memory_order_acquire);
+    const guint32 tag = tag_of (w);
+    /* half_wraps_ counts the tag's crossings of 0 and 2^31 and may lag the
+     * word by one crossing (bumped after the CAS; read first), which the
+     * tag's top bit reveals */
+    if ((halves & 1) != (tag >> 31))
+      halves++;
+    *pushes = ((halves >> 1) << 32) | tag;
+    *pops = *pushes - size_of (w);
+  }
+  /* Buffers in the stack, exact at the moment of the load. */
+  size_t size () const noexcept { return size_of (top_.load (std::memory_order_relaxed)); }
+
+private:
+  static constexpr guint64 kFlag = 1;
+  static guint32 head_of (guint64 w) noexcept { return guint32 (w >> 1) & 0x7fffu; }
+  static guint32 size_of (guint64 w) noexcept { return guint32 (w >> 16) & 0xffffu; }
+  static guint32 tag_of (guint64 w) noexcept { return guint32 (w >> 32); }
+  static guint64 make (guint32 head, guint32 size, guint32 tag, guint64 flag) noexcept
+  {
+    return (guint64 (tag) << 32) | (guint64 (size) << 16) | (guint64 (head) << 1) | (flag & kFlag);
+  }
+
+  FreeNode *nodes_ = nullptr; /* by id, owned by FreeLists */
+  alignas (64) std::atomic<guint64> top_{ 0 };
+  std::atomic<guint64> half_wraps_{ 0 };
+};
+
+/* The free buffers: two FreeStacks over one node array. Released buffers go
+ * on `released`, buffers the pool made itself (preallocated, refilled) on
+ * `spares`; an acquire takes from `released` first. So a buffer released is
+ * the next one acquired, even when the refill thread adds a spare in
+ * between (last in, first out holds for releases), and spares are used only
+ * when no released buffer is free. Each id is in at most one of them. */
+class FreeLists
+{
+public:
+  /* Nodes for @capacity ids (clamped to 1..kMaxIds), or nullptr without memory. */
+  static std::unique_ptr<FreeNode[]> make_nodes (guint32 *capacity) noexcept
+  {
+    *capacity = std::max<guint32> (1, std::min (*capacity, kMaxIds));
+    return std::unique_ptr<FreeNode[]> (new (std::nothrow) FreeNode[*capacity]);
+  }
+  /* Only while nobody pushes or pops; both stacks must be empty. */
+  void init (std::unique_ptr<FreeNode[]> nodes, guint32 capacity) noexcept
+  {
+    nodes_ = std::move (nodes);
+    capacity_ = capacity;
+    released_.init (nodes_.get ());
+    spares_.init (nodes_.get ());
+  }
+  guint32 capacity () const noexcept { return capacity_; }
+
+  /* (M) Before the first push of @id. */
+  void set_buffer (guint32 id, GstBuffer *buf) noexcept { nodes_[id].buf = buf; }
+
+  /* A release: on top of everything an acquire sees first. */
+  void push (guint32 id, bool *wake) noexcept { released_.push (id, wake); }
+  /* A buffer the pool made: below every released one. */
+  void push_spare (guint32 id, bool *wake) noexcept { spares_.push (id, wake); }
+  GstBuffer *pop () noexcept
+  {
+    GstBuffer *buf = released_.pop ();
+    return G_LIKELY (buf) ? buf : spares_.pop ();
+  }
+  /* Set the sleeper flag on both; true when one was not empty (then do not
+   * sleep: pop again). A push to either sees the flag, or we see its buffer. */
+  bool announce_waiter () noexcept
+  {
+    return released_.announce_waiter () || spares_.announce_waiter ();
   }
 
   guint64 pushes () const noexcept
@@ -279,40 +364,21 @@ public:
     counts (&pushes, &pops);
     return pops;
   }
-  /* Buffers in the stack, exact at the moment of the load. */
-  size_t size () const noexcept { return size_of (top_.load (std::memory_order_relaxed)); }
+  size_t size () const noexcept { return released_.size () + spares_.size (); }
 
 private:
-  static constexpr guint64 kFlag = 1;
-  static guint32 head_of (guint64 w) noexcept { return guint32 (w >> 1) & 0x7fffu; }
-  static guint32 size_of (guint64 w) noexcept { return guint32 (w >> 16) & 0xffffu; }
-  static guint32 tag_of (guint64 w) noexcept { return guint32 (w >> 32); }
-  static guint64 make (guint32 head, guint32 size, guint32 tag, guint64 flag) noexcept
-  {
-    return (guint64 (tag) << 32) | (guint64 (size) << 16) | (guint64 (head) << 1) | (flag & kFlag);
-  }
-  /* The push count of one snapshot, extended to 64 bits: half_wraps_ counts
-   * the tag's crossings of 0 and 2^31 and may lag the word by one crossing
-   * (bumped after the CAS; read first), which the tag's top bit reveals. */
   void counts (guint64 *pushes, guint64 *pops) const noexcept
   {
-    guint64 halves = half_wraps_.load (std::memory_order_acquire);
-    const guint64 w = top_.load (std::memory_order_acquire);
-    const guint32 tag = tag_of (w);
-    if ((halves & 1) != (tag >> 31))
-      halves++;
-    *pushes = ((halves >> 1) << 32) | tag;
-    *pops = *pushes - size_of (w);
+    guint64 a_push, a_pop, b_push, b_pop;
+    released_.counts (&a_push, &a_pop);
+    spares_.counts (&b_push, &b_pop);
+    *pushes = a_push + b_push;
+    *pops = a_pop + b_pop;
   }
-
-  struct Node {
-    std::atomic<guint32> next{ 0 }; /* id + 1 of the buffer below, 0 */
-    GstBuffer *buf = nullptr;       /* written under the mutex before the first push */
-  };
-  std::unique_ptr<Node[]> nodes_; /* by id */
+  std::unique_ptr<FreeNode[]> nodes_; /* by id */
   guint32 capacity_ = 0;
-  alignas (64) std::atomic<guint64> top_{ 0 };
-  std::atomic<guint64> half_wraps_{ 0 };
+  FreeStack released_;
+  FreeStack spares_;
 };
 
 /* Buffer -> id, looked up on the release hot path without a lock; written
@@ -325,12 +391,19 @@ class IdMap
 {
 public:
   /* Only while nobody looks up. */
-  void init (guint32 ids)
+  struct Cell;
+  /* Cells for @ids ids, or nullptr without memory. */
+  static std::unique_ptr<Cell[]> make_cells (guint32 ids, size_t *n) noexcept
   {
-    size_t n = 16;
-    while (n < 2 * size_t (ids))
-      n <<= 1;
-    cells_.reset (new Cell[n]);
+    *n = 16;
+    while (*n < 2 * size_t (ids))
+      *n <<= 1;
+    return std::unique_ptr<Cell[]> (new (std::nothrow) Cell[*n]);
+  }
+  /* Only while nobody looks up. */
+  void init (std::unique_ptr<Cell[]> cells, size_t n) noexcept
+  {
+    cells_ = std::move (cells);
     mask_ = n - 1;
   }
   /* (M) @buf is not in the map; fewer than half the cells are used. */
@@ -395,11 +468,12 @@ public:
     return id;
   }
 
-private:
   struct Cell {
     std::atomic<GstBuffer *> key{ nullptr };
     std::atomic<guint32> id{ kNoId };
   };
+
+private:
   static size_t hash (const GstBuffer *buf) noexcept
   {
     const guint64 v = guint64 (reinterpret_cast<uintptr_t> (buf)) * 0x9e3779b97f4a7c15ull;
@@ -461,7 +535,7 @@ struct Impl {
   std::condition_variable buffer_cv; /* acquirers: a buffer is free, or flushing */
   std::condition_variable refill_cv; /* refill thread: work to do, or quit */
 
-  FreeStack stack; /* free buffers; capacity (ids) fixed at set_config */
+  FreeLists stack; /* free buffers; capacity (ids) fixed at set_config */
   IdMap ids;       /* buffer -> id of every pooled buffer; written under the mutex */
   std::vector<guint32> free_ids; /* (M) ids not held by a buffer nor by an allocation
                                   * in progress; capacity reserved at set_config */
@@ -553,14 +627,22 @@ struct Impl {
       refill_cv.notify_one ();
     }
   }
-  /* (M) Room for @buffers live buffers; only on the allocation path. */
-  void reserve (size_t buffers)
+  /* (M) Room for @buffers live buffers; only on the allocation path, so the
+   * table grows with the buffers actually made (doubling), whatever
+   * max-buffers says. False when the memory cannot be had. */
+  bool reserve (size_t buffers) noexcept
   {
-    if (buffers <= table.capacity ())
-      return;
+    if (buffers <= table.capacity () && buffers <= graveyard.size ())
+      return true;
     const size_t cap = std::max<size_t> (buffers, std::max<size_t> (table.capacity (), 8) * 2);
-    table.reserve (cap);
-    graveyard.resize (cap);
+    if (!table.reserve (cap))
+      return false;
+    try {
+      graveyard.resize (table.capacity ());
+    } catch (...) {
+      return false;
+    }
+    return true;
   }
 };
 
@@ -582,8 +664,9 @@ gst_dmakit_timeout_action_get_type (void)
 {
   static gsize type_id = 0;
   static const GEnumValue values[] = {
-    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "GST_DMAKIT_TIMEOUT_ACTION_WARN", "warn" },
-    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "GST_DMAKIT_TIMEOUT_ACTION_FAIL", "fail" },
+    /* value_name is what gst-inspect shows next to the nick: a description */
+    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "Warn, then keep waiting", "warn" },
+    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "Warn, then fail the acquire", "fail" },
     { 0, nullptr, nullptr },
   };
   if (g_once_init_enter (&type_id)) {
@@ -915,7 +998,7 @@ push_other (Impl &s, const Slot &slot) noexcept
   if (slot.id == kNoId)
     return false;
   bool wake = false;
-  s.stack.push (slot.id, &wake);
+  s.stack.push_spare (slot.id, &wake);
   s.other_pushes.add (1);
   if (wake || s.waiters > 0)
     s.buffer_cv.notify_all ();
@@ -995,7 +1078,22 @@ refill_thread_main (gpointer data) noexcept
       continue;
     }
     if (s.refill_needed ()) {
-      s.reserve (s.allocated () + s.pending + 1);
+      if (!s.reserve (s.allocated () + s.pending + 1)) {
+        /* no room to track one more buffer: as if the allocation failed */
+        s.stats.alloc_failures++;
+        if (!s.alloc_warned) {
+          s.alloc_warned = true;
+          const size_t allocated = s.allocated ();
+          lk.unlock ();
+          GST_WARNING_OBJECT (self,
+                              "refill: out of memory for the table of %zu buffers; "
+                              "retrying every 50 ms",
+                              allocated + 1);
+          lk.lock ();
+        }
+        s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
+        continue;
+      }
       const guint32 id = s.take_id (); /* refill_needed(): there is one */
       s.pending++;
       lk.unlock ();
@@ -1058,30 +1156,76 @@ shutdown_pool (GstDmakitBufferPool *self) noexcept
   if (thread)
     g_thread_join (thread);
 
-  std::vector<Slot> dead;
-  size_t still_out = 0;
-  {
-    std::lock_guard<std::mutex> lk (s.mutex);
-    dead.reserve (s.stack.size () + s.grave_n);
-    while (GstBuffer *buf = s.stack.pop ()) {
-      s.drained.add (1);
-      Slot slot;
-      if (unregister_slot (s, buf, &slot))
-        dead.push_back (slot);
+  /* one at a time, each freed without the mutex: no container to grow */
+  size_t freed = 0, still_out = 0;
+  for (;;) {
+    Slot dead;
+    bool have = false;
+    {
+      std::lock_guard<std::mutex> lk (s.mutex);
+      while (!have) {
+        GstBuffer *buf = s.stack.pop ();
+        if (!buf)
+          break;
+        s.drained.add (1);
+        have = unregister_slot (s, buf, &dead);
+      }
+      if (!have && s.grave_n > 0) {
+        dead = s.graveyard[--s.grave_n];
+        s.graveyard[s.grave_n] = Slot ();
+        have = true;
+      }
+      if (!have)
+        still_out = s.table.size ();
     }
-    while (s.grave_n > 0) {
-      dead.push_back (s.graveyard[--s.grave_n]);
-      s.graveyard[s.grave_n] = Slot ();
-    }
-    still_out = s.table.size ();
+    if (!have)
+      break;
+    free_slot (dead);
+    freed++;
   }
-  if (!dead.empty ())
-    GST_DEBUG_OBJECT (self, "freeing %zu buffers", dead.size ());
-  for (const Slot &slot : dead)
-    free_slot (slot);
+  if (freed)
+    GST_DEBUG_OBJECT (self, "freed %zu buffers", freed);
   if (still_out)
     GST_WARNING_OBJECT (self, "%zu buffers still out after shutdown; each is freed when it "
                         "comes back", still_out);
+}
+
+/* A failed activation: log it, and post an error naming the pool, the buffer
+ * size, the count and the errno on the pool's element (set_element() or the
+ * parent), the way GST_ELEMENT_ERROR would. Without the mutex (the base
+ * class holds its own lock around start()). */
+static void
+report_activation_failure (GstDmakitBufferPool *self, guint count, guint done, int err,
+                           const gchar *what) noexcept
+{
+  Impl &s = *self->impl;
+  gchar *name = gst_object_get_name (GST_OBJECT (self));
+  const guint size = s.lay.size;
+  const gchar *reason = err ? g_strerror (err) : "the allocator gave no reason";
+  struct rlimit nofile = {};
+  getrlimit (RLIMIT_NOFILE, &nofile);
+  gchar *debug = g_strdup_printf (
+      "pool %s: could not preallocate %u buffers of %u bytes from %s: buffer %u of %u failed "
+      "(%s): %s (errno %d); RLIMIT_NOFILE %" G_GUINT64_FORMAT,
+      name, count, size, s.lay.describe.get (), done + 1, count, what, reason, err,
+      guint64 (nofile.rlim_cur));
+  GST_ERROR_OBJECT (self, "activation failed: %s", debug);
+  ObjectRef<GstElement> element
+      = ObjectRef<GstElement>::adopt (gst_dmakit_buffer_pool_get_element (GST_BUFFER_POOL (self)));
+  if (element) {
+    const gint code = err == ENOMEM || err == EMFILE || err == ENFILE || err == ENOSPC
+                          ? GST_RESOURCE_ERROR_NO_SPACE_LEFT
+                          : GST_RESOURCE_ERROR_FAILED;
+    GError *gerr = g_error_new (GST_RESOURCE_ERROR, code,
+                                "Buffer pool %s could not allocate %u buffers of %u bytes: "
+                                "buffer %u failed: %s",
+                                name, count, size, done + 1, reason);
+    GstMessage *msg = gst_message_new_error (GST_OBJECT (element.get ()), gerr, debug);
+    gst_element_post_message (element.get (), msg);
+    g_error_free (gerr);
+  }
+  g_free (debug);
+  g_free (name);
 }
 
 /* Preallocate min buffers and start the refill thread. */
@@ -1098,19 +1242,39 @@ start_pool (GstDmakitBufferPool *self) noexcept
   if (set.lock_memory && s.lay.dmakit)
     gst_dmakit_allocator_set_lock_memory (s.lay.allocator.get (), TRUE);
 
-  std::vector<Slot> fresh;
-  fresh.reserve (set.min);
+  /* Each buffer is registered as soon as it is made: the table grows with
+   * the buffers actually allocated, and nothing else is collected. */
   for (guint i = 0; i < set.min; i++) {
     Slot slot;
+    errno = 0;
     if (alloc_one (self, &slot) != GST_FLOW_OK) {
-      GST_ERROR_OBJECT (self, "activation failed: could not preallocate %u buffers of %u bytes "
-                        "from %s: buffer %u of %u failed",
-                        set.min, s.lay.size, s.lay.describe.get (), i + 1, set.min);
-      for (const Slot &f : fresh)
-        free_slot (f);
+      const int err = errno;
+      shutdown_pool (self);
+      report_activation_failure (self, set.min, i, err, "allocation failed");
       return FALSE;
     }
-    fresh.push_back (slot);
+    bool kept = false, room = true;
+    {
+      std::lock_guard<std::mutex> lk (s.mutex);
+      room = s.reserve (s.table.size () + 1);
+      if (room) {
+        slot.id = s.take_id ();
+        if (register_slot (self, s, slot)) {
+          kept = push_other (s, slot);
+          if (!kept) {
+            Slot gone;
+            unregister_slot (s, slot.buf, &gone);
+          }
+        }
+      }
+    }
+    if (!kept)
+      free_slot (slot);
+    if (!room) {
+      shutdown_pool (self);
+      report_activation_failure (self, set.min, i, ENOMEM, "no memory to track the buffer");
+      return FALSE;
+    }
   }
 
   {
@@ -1121,22 +1285,7 @@ start_pool (GstDmakitBufferPool *self) noexcept
     s.asked = false;
     s.lock_warned = false;
     s.alloc_warned = false;
-    s.reserve (std::max<size_t> (set.max, s.table.size () + fresh.size ()));
-    for (Slot &slot : fresh) {
-      slot.id = s.take_id ();
-      if (!register_slot (self, s, slot))
-        continue;
-      if (push_other (s, slot)) {
-        slot.buf = nullptr;
-      } else {
-        Slot gone;
-        unregister_slot (s, slot.buf, &gone);
-      }
-    }
   }
-  for (const Slot &slot : fresh)
-    if (slot.buf)
-      free_slot (slot);
 
   if (set.refill) {
     GError *err = nullptr;
@@ -1146,6 +1295,8 @@ start_pool (GstDmakitBufferPool *self) noexcept
                         err ? err->message : "unknown error");
       g_clear_error (&err);
       shutdown_pool (self);
+      report_activation_failure (self, set.min, set.min, EAGAIN,
+                                 "could not start the refill thread");
       return FALSE;
     }
     std::lock_guard<std::mutex> lk (s.mutex);
@@ -1169,6 +1320,25 @@ gst_dmakit_buffer_pool_get_options (GstBufferPool *) noexcept
     nullptr,
   };
   return options;
+}
+
+/* Whether @v is an alignment mask (2^n - 1), as gst_allocator_alloc() requires. */
+static bool
+is_align_mask (guint64 v) noexcept
+{
+  return ((v + 1) & v) == 0;
+}
+
+/* The alignment mask nearest to @v; a tie goes to the larger one, which
+ * honours the request. */
+static guint64
+nearest_align_mask (guint64 v) noexcept
+{
+  guint64 hi = v;
+  for (guint shift = 1; shift < 64; shift <<= 1)
+    hi |= hi >> shift;
+  const guint64 lo = hi >> 1;
+  return v - lo < hi - v ? lo : hi;
 }
 
 static bool
@@ -1224,6 +1394,28 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
     GST_WARNING_OBJECT (self, "invalid config: min-buffers %u > max-buffers %u; proposing "
                         "max-buffers %u", min, max, min);
     max = min;
+    valid = false;
+  }
+
+  if (min > kMaxIds) {
+    /* the free stack holds at most kMaxIds buffers: more preallocated ones
+     * would be freed at once */
+    GST_WARNING_OBJECT (self,
+                        "invalid config: min-buffers %u is more than the %u buffers the "
+                        "pool can keep; proposing min-buffers %u",
+                        min, kMaxIds, kMaxIds);
+    min = kMaxIds;
+    valid = false;
+  }
+
+  if (!is_align_mask (params.align)) {
+    const gsize fixed = gsize (nearest_align_mask (params.align));
+    GST_WARNING_OBJECT (self,
+                        "invalid config: allocation alignment %" G_GSIZE_FORMAT
+                        " is not a mask (2^n - 1); proposing %" G_GSIZE_FORMAT,
+                        params.align, fixed);
+    params.align = fixed;
+    allocator_changed = true;
     valid = false;
   }
 
@@ -1326,6 +1518,22 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
       GstVideoAlignment align;
       if (!gst_buffer_pool_config_get_video_alignment (config, &align))
         gst_video_alignment_reset (&align);
+      bool masks = true;
+      for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++) {
+        if (!is_align_mask (align.stride_align[i])) {
+          const guint fixed = guint (nearest_align_mask (align.stride_align[i]));
+          GST_WARNING_OBJECT (self,
+                              "invalid config: stride alignment %u of plane %u is not a "
+                              "mask (2^n - 1); proposing %u",
+                              align.stride_align[i], i, fixed);
+          align.stride_align[i] = fixed;
+          masks = false;
+        }
+      }
+      if (!masks) {
+        gst_buffer_pool_config_set_video_alignment (config, &align);
+        valid = false;
+      }
       /* the allocation alignment must cover every stride alignment, and back */
       guint max_align = guint (params.align);
       for (guint i = 0; i < GST_VIDEO_MAX_PLANES; i++)
@@ -1420,6 +1628,28 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
   }
   lay.size = size;
 
+  /* the free stacks, the id map and the free ids, bounded by kMaxIds; the
+   * buffer table grows with the buffers actually allocated */
+  guint32 ids = id_capacity (set);
+  std::unique_ptr<FreeNode[]> nodes = FreeLists::make_nodes (&ids);
+  size_t cells_n = 0;
+  std::unique_ptr<IdMap::Cell[]> cells = IdMap::make_cells (ids, &cells_n);
+  std::vector<guint32> free_ids;
+  bool room = nodes && cells;
+  if (room) {
+    try {
+      free_ids.reserve (ids);
+    } catch (...) {
+      room = false;
+    }
+  }
+  if (!room) {
+    GST_ERROR_OBJECT (self, "out of memory for the free lists of %u buffers", ids);
+    return FALSE;
+  }
+  for (guint32 id = ids; id > 0; id--)
+    free_ids.push_back (id - 1);
+
   /* this config is accepted: drop everything of the previous one */
   shutdown_pool (self);
   {
@@ -1433,16 +1663,11 @@ gst_dmakit_buffer_pool_set_config (GstBufferPool *pool, GstStructure *config) no
     s.hot_min.store (set.min, std::memory_order_relaxed);
     s.hot_max.store (set.max, std::memory_order_relaxed);
     s.hot_low_watermark.store (set.refill ? set.low_watermark : 0, std::memory_order_relaxed);
-    s.reserve (std::max<size_t> ({ size_t (max), size_t (min), size_t (8) }));
     /* nothing is out (GstBufferPool refuses set_config then) and the refill
      * thread is gone: nobody touches the stack or the id map */
-    const guint32 ids = id_capacity (set);
-    s.stack.init (ids);
-    s.ids.init (ids);
-    s.free_ids.clear ();
-    s.free_ids.reserve (ids);
-    for (guint32 id = ids; id > 0; id--)
-      s.free_ids.push_back (id - 1);
+    s.stack.init (std::move (nodes), ids);
+    s.ids.init (std::move (cells), cells_n);
+    s.free_ids.swap (free_ids);
   }
 
   gst_buffer_pool_config_set_params (config, caps_ref.get (), size, min, max);
@@ -1622,7 +1847,15 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
      * At max, a release (or flushing) wakes the waiters. */
     const bool can_grow = s.can_grow ();
     if (can_grow && (!s.set.refill || !s.running || s.free_ids.empty ())) {
-      s.reserve (s.allocated () + s.pending + 1);
+      if (!s.reserve (s.allocated () + s.pending + 1)) {
+        s.stats.alloc_failures++;
+        const size_t allocated = s.allocated ();
+        lk.unlock ();
+        GST_WARNING_OBJECT (self, "out of memory for the table of %zu buffers", allocated + 1);
+        lk.lock ();
+        ret = GST_FLOW_ERROR;
+        break;
+      }
       const guint32 id = s.take_id ();
       s.pending++;
       lk.unlock ();
@@ -1826,19 +2059,14 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
     }
     unregister_slot (s, buffer, &dead);
   }
-  std::vector<Slot> drained;
   bool note_inactive = false;
+  size_t idle_n = 0;
   if (inactive && !s.inactive_noted) {
-    /* first buffer back after a deactivation: free the idle ones too */
+    /* first buffer back after a deactivation: free the idle ones too (below,
+     * one at a time without the mutex) */
     s.inactive_noted = true;
     note_inactive = true;
-    drained.reserve (s.stack.size ());
-    while (GstBuffer *idle = s.stack.pop ()) {
-      s.drained.add (1);
-      Slot islot;
-      if (unregister_slot (s, idle, &islot))
-        drained.push_back (islot);
-    }
+    idle_n = s.stack.size ();
   }
   const guint64 out_after = s.acquires () - s.releases ();
   /* While active, the refill thread frees it (and replaces it); after a
@@ -1855,9 +2083,10 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
   lk.unlock ();
 
   if (note_inactive)
-    GST_INFO_OBJECT (self, "pool deactivated with %" G_GUINT64_FORMAT " buffers out (besides "
+    GST_INFO_OBJECT (self,
+                     "pool deactivated with %" G_GUINT64_FORMAT " buffers out (besides "
                      "this one); freeing each as it comes back, and %zu idle ones now",
-                     out_after, drained.size ());
+                     out_after, idle_n);
   if (reason)
     GST_CAT_DEBUG_OBJECT (CAT_PERFORMANCE, self, "discarding buffer %p: %s", buffer, reason);
   if (!tracked)
@@ -1868,8 +2097,26 @@ release_slow (GstDmakitBufferPool *self, GstBuffer *buffer, const gchar *reason,
     s.buffer_cv.notify_all ();
   if (!to_grave)
     free_slot (dead);
-  for (const Slot &idle : drained)
-    free_slot (idle);
+  if (note_inactive) {
+    for (;;) {
+      Slot islot;
+      bool have = false;
+      {
+        std::lock_guard<std::mutex> lk2 (s.mutex);
+        /* stop if the pool was activated again meanwhile */
+        while (!have && s.flushing) {
+          GstBuffer *idle = s.stack.pop ();
+          if (!idle)
+            break;
+          s.drained.add (1);
+          have = unregister_slot (s, idle, &islot);
+        }
+      }
+      if (!have)
+        break;
+      free_slot (islot);
+    }
+  }
 }
 
 static void
@@ -1905,7 +2152,10 @@ gst_dmakit_buffer_pool_release_buffer (GstBufferPool *pool, GstBuffer *buffer) n
 static void
 gst_dmakit_buffer_pool_init (GstDmakitBufferPool *self)
 {
-  self->impl = new Impl ();
+  /* no exception out of a GObject init: like g_malloc(), abort with a message */
+  self->impl = new (std::nothrow) Impl ();
+  if (G_UNLIKELY (!self->impl))
+    g_error ("dmakit buffer pool: out of memory for its state");
 }
 
 static void
@@ -2187,11 +2437,13 @@ gst_dmakit_buffer_pool_config_get_timeout_action (const GstStructure *config,
 
 /**
  * gst_dmakit_buffer_pool_set_element:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  * @element: (nullable) (transfer none): the element that owns @pool
  *
- * Names the element on whose bus the pool posts its warnings (an acquire that
- * timed out). The pool keeps only a weak reference.
+ * Names the element on whose bus the pool posts its messages: a warning when
+ * an acquire timed out, an error (%GST_RESOURCE_ERROR, naming the pool, the
+ * buffer size, the count and the errno) when activation cannot preallocate.
+ * The pool keeps only a weak reference.
  *
  * Since: 0.1
  */
@@ -2205,7 +2457,7 @@ gst_dmakit_buffer_pool_set_element (GstBufferPool *pool, GstElement *element)
 
 /**
  * gst_dmakit_buffer_pool_get_element:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  *
  * Returns: (transfer full) (nullable): the element set with
  * gst_dmakit_buffer_pool_set_element(), else the pool's parent if that is an
@@ -2230,7 +2482,7 @@ gst_dmakit_buffer_pool_get_element (GstBufferPool *pool)
 
 /**
  * gst_dmakit_buffer_pool_get_stats:
- * @pool: a #GstDmakitBufferPool
+ * @pool: (type GstDmakitBufferPool): a #GstDmakitBufferPool
  *
  * Takes a consistent snapshot of the pool's counters. The structure is named
  * %GST_DMAKIT_BUFFER_POOL_STATS and has these #guint64 fields: `allocated`

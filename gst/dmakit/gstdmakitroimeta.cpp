@@ -11,8 +11,11 @@
  *   GstVideoRegionOfInterestMeta;
  * - on GStreamer >= 1.24, serialize/deserialize through the text form.
  *
- * Every function here is noexcept. The only allocations are std::vector /
- * std::string growth, which terminates on OOM like g_malloc() aborts. */
+ * The only allocations are std::vector / std::string growth in the helpers
+ * (ids, text form, sorting), which may throw std::bad_alloc. Every function
+ * called from C (meta vfuncs, public API) is noexcept or catches: out of
+ * memory is a clean failure (FALSE, NULL, a GError), never an exception
+ * into C. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -65,8 +68,8 @@ span_fits (guint pos, guint len) noexcept
 class IdSet
 {
 public:
-  IdSet () noexcept = default;
-  explicit IdSet (GstBuffer *buffer) noexcept
+  IdSet () = default;
+  explicit IdSet (GstBuffer *buffer)
   {
     gpointer state = nullptr;
     GstMeta *m;
@@ -80,7 +83,7 @@ public:
     return std::binary_search (ids_.begin (), ids_.end (), id);
   }
 
-  void insert (gint id) noexcept
+  void insert (gint id)
   {
     auto it = std::lower_bound (ids_.begin (), ids_.end (), id);
     if (it == ids_.end () || *it != id)
@@ -172,7 +175,11 @@ roi_meta_init (GstMeta *meta, gpointer /* params */, GstBuffer *buffer) noexcept
   auto *m = as_roi (meta);
   m->roi_type = 0;
   /* The new meta is not linked into @buffer yet: the ids seen are the others'. */
-  m->id = IdSet (buffer).next ();
+  try {
+    m->id = IdSet (buffer).next ();
+  } catch (...) {
+    m->id = -1; /* no memory to look at the ids: refuse the meta */
+  }
   m->parent_id = -1;
   m->x = m->y = m->w = m->h = 0;
   return m->id >= 0;
@@ -252,7 +259,7 @@ roi_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer, GQuark ty
 std::atomic<guint> new_text_types{ 0 };
 
 GQuark
-intern_text_type (const std::string &type) noexcept
+intern_text_type (const std::string &type)
 {
   if (!g_quark_try_string (type.c_str ()))
     new_text_types.fetch_add (1, std::memory_order_relaxed);
@@ -272,7 +279,7 @@ is_ws (int c) noexcept
 }
 
 void
-append_type (std::string &out, const gchar *type) noexcept
+append_type (std::string &out, const gchar *type)
 {
   static const char hex[] = "0123456789ABCDEF";
   for (const guchar *p = reinterpret_cast<const guchar *> (type); *p; p++) {
@@ -288,7 +295,7 @@ append_type (std::string &out, const gchar *type) noexcept
 
 /* Returns false for a meta without a type (cannot be written). */
 bool
-append_meta (std::string &out, const GstDmakitRoiMeta *m) noexcept
+append_meta (std::string &out, const GstDmakitRoiMeta *m)
 {
   const gchar *type = m->roi_type ? g_quark_to_string (m->roi_type) : nullptr;
   if (!type || !*type)
@@ -325,7 +332,7 @@ public:
 
   /* text = ws [ rect *( ws ";" ws rect ) ] ws. @used holds the ids already on
    * the buffer; explicit ids are added to it as they are read. */
-  bool parse_list (std::vector<ParsedRect> &out, IdSet &used) noexcept
+  bool parse_list (std::vector<ParsedRect> &out, IdSet &used)
   {
     skip_ws ();
     if (at_end ())
@@ -348,7 +355,7 @@ public:
   }
 
   /* Exactly one rectangle and nothing else (for deserialization). */
-  bool parse_single (ParsedRect &r, IdSet &used) noexcept
+  bool parse_single (ParsedRect &r, IdSet &used)
   {
     skip_ws ();
     if (!parse_rect (r, used))
@@ -397,7 +404,7 @@ private:
     return g_ascii_isxdigit (c) ? g_ascii_xdigit_value (static_cast<gchar> (c)) : -1;
   }
 
-  bool parse_type (std::string &out) noexcept
+  bool parse_type (std::string &out)
   {
     const gsize start = pos_;
     for (;;) {
@@ -477,7 +484,7 @@ private:
   }
 
   /* rect = type [ "#" id ] [ "<" parent ] ":" x "," y "," w "x" h */
-  bool parse_rect (ParsedRect &r, IdSet &used) noexcept
+  bool parse_rect (ParsedRect &r, IdSet &used)
   {
     if (!parse_type (r.type))
       return false;
@@ -542,7 +549,7 @@ private:
 /* Gives every unnumbered rectangle an id: the next free one, never its own
  * parent's. */
 bool
-assign_ids (std::vector<ParsedRect> &rects, IdSet &used, GError **error) noexcept
+assign_ids (std::vector<ParsedRect> &rects, IdSet &used, GError **error)
 {
   for (auto &r : rects) {
     if (r.id >= 0)
@@ -637,8 +644,12 @@ gboolean
 roi_meta_serialize (const GstMeta *meta, GstByteArrayInterface *data, guint8 *version) noexcept
 {
   std::string text;
-  if (!append_meta (text, reinterpret_cast<const GstDmakitRoiMeta *> (meta)))
+  try {
+    if (!append_meta (text, reinterpret_cast<const GstDmakitRoiMeta *> (meta)))
+      return FALSE;
+  } catch (...) {
     return FALSE;
+  }
   *version = 0;
   /* With the NUL, so the deserializer can check it got the whole string. */
   return gst_byte_array_interface_append_data (data, reinterpret_cast<const guint8 *> (text.c_str ()),
@@ -654,21 +665,26 @@ roi_meta_deserialize (const GstMetaInfo * /* info */, GstBuffer *buffer, const g
     GST_WARNING ("cannot deserialize a ROI meta (version %u, %" G_GSIZE_FORMAT " bytes)", version, size);
     return nullptr;
   }
-  IdSet none; /* the id is checked against @buffer below, not refused */
-  ParsedRect r;
-  dmakit::GErrorPtr err;
-  Parser parser (reinterpret_cast<const gchar *> (data), size - 1, err.out ());
-  if (!parser.parse_single (r, none)) {
-    GST_WARNING ("cannot deserialize a ROI meta: %s", err->message);
+  try {
+    IdSet none; /* the id is checked against @buffer below, not refused */
+    ParsedRect r;
+    dmakit::GErrorPtr err;
+    Parser parser (reinterpret_cast<const gchar *> (data), size - 1, err.out ());
+    if (!parser.parse_single (r, none)) {
+      GST_WARNING ("cannot deserialize a ROI meta: %s", err->message);
+      return nullptr;
+    }
+    if (r.id >= 0 && find_id (buffer, r.id)) {
+      GST_WARNING ("deserialized ROI id %d is already used on %p; it gets a new id", r.id, buffer);
+      r.id = -1;
+    }
+    GstDmakitRoiMeta *m
+        = add_raw (buffer, intern_text_type (r.type), r.id, r.parent_id, r.x, r.y, r.w, r.h);
+    return m ? &m->meta : nullptr;
+  } catch (...) {
+    GST_WARNING ("cannot deserialize a ROI meta: out of memory");
     return nullptr;
   }
-  if (r.id >= 0 && find_id (buffer, r.id)) {
-    GST_WARNING ("deserialized ROI id %d is already used on %p; it gets a new id", r.id, buffer);
-    r.id = -1;
-  }
-  GstDmakitRoiMeta *m = add_raw (buffer, intern_text_type (r.type), r.id, r.parent_id, r.x, r.y,
-                                 r.w, r.h);
-  return m ? &m->meta : nullptr;
 }
 #endif
 
@@ -743,11 +759,16 @@ gst_buffer_add_dmakit_roi_meta_full (GstBuffer *buffer, const gchar *type, gint 
     }
   } else {
     /* Same rule as the text form: the next free id, never the parent's. */
-    IdSet used (buffer);
-    id = used.next ();
-    if (id >= 0 && id == parent_id) {
-      used.insert (id);
+    try {
+      IdSet used (buffer);
       id = used.next ();
+      if (id >= 0 && id == parent_id) {
+        used.insert (id);
+        id = used.next ();
+      }
+    } catch (...) {
+      GST_WARNING ("out of memory looking for a free ROI id on %p", buffer);
+      return nullptr;
     }
     if (id < 0)
       return nullptr;
@@ -807,7 +828,7 @@ gst_buffer_get_n_dmakit_roi_metas (GstBuffer *buffer, const gchar *type)
 
 namespace {
 std::vector<GstDmakitRoiMeta *>
-sorted_metas (GstBuffer *buffer, const gchar *type) noexcept
+sorted_metas (GstBuffer *buffer, const gchar *type)
 {
   std::vector<GstDmakitRoiMeta *> v;
   gpointer state = nullptr;
@@ -823,19 +844,29 @@ GstDmakitRoiMeta *
 gst_buffer_get_nth_dmakit_roi_meta (GstBuffer *buffer, const gchar *type, guint index)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), nullptr);
-  auto v = sorted_metas (buffer, type);
-  return index < v.size () ? v[index] : nullptr;
+  try {
+    auto v = sorted_metas (buffer, type);
+    return index < v.size () ? v[index] : nullptr;
+  } catch (...) {
+    GST_WARNING ("out of memory sorting the ROI metas of %p", buffer);
+    return nullptr;
+  }
 }
 
 GList *
 gst_buffer_get_dmakit_roi_metas (GstBuffer *buffer, const gchar *type)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), nullptr);
-  auto v = sorted_metas (buffer, type);
-  GList *list = nullptr;
-  for (auto it = v.rbegin (); it != v.rend (); ++it)
-    list = g_list_prepend (list, *it);
-  return list;
+  try {
+    auto v = sorted_metas (buffer, type);
+    GList *list = nullptr;
+    for (auto it = v.rbegin (); it != v.rend (); ++it)
+      list = g_list_prepend (list, *it);
+    return list;
+  } catch (...) {
+    GST_WARNING ("out of memory sorting the ROI metas of %p", buffer);
+    return nullptr;
+  }
 }
 
 const gchar *
@@ -849,27 +880,37 @@ gchar *
 gst_dmakit_roi_meta_to_string (const GstDmakitRoiMeta *meta)
 {
   g_return_val_if_fail (meta != nullptr, nullptr);
-  std::string text;
-  if (!append_meta (text, meta))
+  try {
+    std::string text;
+    if (!append_meta (text, meta))
+      return nullptr;
+    return g_strndup (text.data (), text.size ());
+  } catch (...) {
+    GST_WARNING ("out of memory writing ROI #%d as text", meta->id);
     return nullptr;
-  return g_strndup (text.data (), text.size ());
+  }
 }
 
 gchar *
 gst_buffer_dmakit_roi_metas_to_string (GstBuffer *buffer)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), nullptr);
-  std::string text;
-  for (const GstDmakitRoiMeta *m : sorted_metas (buffer, nullptr)) {
-    const gsize before = text.size ();
-    if (before)
-      text += ';';
-    if (!append_meta (text, m)) {
-      GST_WARNING ("ROI #%d on %p has no type and cannot be written as text", m->id, buffer);
-      text.resize (before);
+  try {
+    std::string text;
+    for (const GstDmakitRoiMeta *m : sorted_metas (buffer, nullptr)) {
+      const gsize before = text.size ();
+      if (before)
+        text += ';';
+      if (!append_meta (text, m)) {
+        GST_WARNING ("ROI #%d on %p has no type and cannot be written as text", m->id, buffer);
+        text.resize (before);
+      }
     }
+    return g_strndup (text.data (), text.size ());
+  } catch (...) {
+    GST_WARNING ("out of memory writing the ROI metas of %p as text", buffer);
+    return nullptr;
   }
-  return g_strndup (text.data (), text.size ());
 }
 
 gboolean
@@ -884,15 +925,30 @@ gst_buffer_add_dmakit_roi_metas_from_string (GstBuffer *buffer, const gchar *tex
   if (!check_text_length (text, &len, error))
     return FALSE;
 
-  IdSet used (buffer);
   std::vector<ParsedRect> rects;
-  Parser parser (text, len, error);
-  if (!parser.parse_list (rects, used) || !assign_ids (rects, used, error))
+  try {
+    IdSet used (buffer);
+    Parser parser (text, len, error);
+    if (!parser.parse_list (rects, used) || !assign_ids (rects, used, error))
+      return FALSE;
+  } catch (...) {
+    if (error && *error)
+      g_clear_error (error);
+    g_set_error (error, GST_DMAKIT_ERROR, GST_DMAKIT_ERROR_NO_MEMORY,
+                 "out of memory parsing %" G_GSIZE_FORMAT " bytes of ROI text", len);
     return FALSE;
+  }
 
-  /* Everything is valid: only now touch the buffer. */
+  /* Everything is valid: only now touch the buffer (no allocation of ours
+   * below but the quark of each type). */
   for (const auto &r : rects) {
-    if (!add_raw (buffer, intern_text_type (r.type), r.id, r.parent_id, r.x, r.y, r.w, r.h)) {
+    GQuark type;
+    try {
+      type = intern_text_type (r.type);
+    } catch (...) {
+      type = 0;
+    }
+    if (!type || !add_raw (buffer, type, r.id, r.parent_id, r.x, r.y, r.w, r.h)) {
       g_set_error (error, GST_DMAKIT_ERROR, GST_DMAKIT_ERROR_FAILED, "could not add a ROI meta");
       return FALSE;
     }

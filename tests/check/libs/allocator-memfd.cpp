@@ -72,6 +72,11 @@ GST_START_TEST (test_types)
     GEnumValue *v = g_enum_get_value_by_nick (klass, e.nick);
     fail_unless (v != nullptr, "no enum nick %s", e.nick);
     fail_unless_equals_int (v->value, e.value);
+    /* gst-inspect shows value_name as the description: words, not the C name */
+    fail_if (g_str_has_prefix (v->value_name, "GST_"), "%s: value_name is the C identifier %s",
+             e.nick, v->value_name);
+    fail_unless (strchr (v->value_name, ' ') != nullptr, "%s: value_name '%s' is no description",
+                 e.nick, v->value_name);
   }
   fail_unless_equals_int (klass->n_values, 5);
   g_type_class_unref (klass);
@@ -97,6 +102,28 @@ GST_START_TEST (test_new_memfd)
 
   auto sys = ObjectRef<GstAllocator>::adopt (gst_allocator_find (NULL));
   fail_if (gst_is_dmakit_allocator (sys.get ()));
+
+  /* the interface both kinds implement: the same answers through it */
+  fail_unless (g_type_is_a (GST_DMAKIT_TYPE_ALLOCATOR, GST_DMAKIT_TYPE_BACKEND_ALLOCATOR));
+  fail_unless (g_type_is_a (GST_DMAKIT_TYPE_FD_ALLOCATOR, GST_DMAKIT_TYPE_BACKEND_ALLOCATOR));
+  fail_if (GST_DMAKIT_IS_BACKEND_ALLOCATOR (sys.get ()));
+  GstDmakitBackendAllocator *iface = GST_DMAKIT_BACKEND_ALLOCATOR (alloc.get ());
+  fail_unless_equals_int (gst_dmakit_backend_allocator_get_backend (iface),
+                          GST_DMAKIT_BACKEND_MEMFD);
+  fail_unless (gst_dmakit_backend_allocator_get_device (iface) == nullptr);
+  fail_unless_equals_uint64 (gst_dmakit_backend_allocator_get_sync_count (iface), 0);
+  fail_if (gst_dmakit_backend_allocator_get_lock_memory (iface));
+  gst_dmakit_backend_allocator_set_lock_memory (iface, TRUE);
+  fail_unless (gst_dmakit_allocator_get_lock_memory (alloc.get ()));
+  gst_dmakit_backend_allocator_set_lock_memory (iface, FALSE);
+  guint pitch = 0;
+  GstMemory *mem = gst_dmakit_backend_allocator_alloc_2d (iface, 100, 10, 32, &pitch);
+  fail_unless (mem != nullptr);
+  fail_unless_equals_int (pitch, 448);
+  GstStructure *st = gst_dmakit_backend_allocator_get_stats (iface);
+  fail_unless_equals_string (gst_structure_get_string (st, "backend"), "memfd");
+  gst_structure_free (st);
+  gst_memory_unref (mem);
 }
 GST_END_TEST;
 

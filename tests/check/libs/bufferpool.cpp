@@ -19,7 +19,9 @@
 #include <functional>
 #include <linux/capability.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -139,6 +141,15 @@ GST_START_TEST (test_config_helpers)
 
   GEnumClass *k = G_ENUM_CLASS (g_type_class_ref (GST_DMAKIT_TYPE_TIMEOUT_ACTION));
   fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_FAIL)->value_nick, "fail");
+  fail_unless_equals_string (g_enum_get_value (k, GST_DMAKIT_TIMEOUT_ACTION_WARN)->value_nick,
+                             "warn");
+  /* gst-inspect shows value_name as the description: words, not the C name */
+  for (guint i = 0; i < k->n_values; i++) {
+    fail_if (g_str_has_prefix (k->values[i].value_name, "GST_"),
+             "value_name %s is the C identifier", k->values[i].value_name);
+    fail_unless (strchr (k->values[i].value_name, ' ') != nullptr,
+                 "value_name '%s' is no description", k->values[i].value_name);
+  }
   g_type_class_unref (k);
 }
 GST_END_TEST;
@@ -344,6 +355,222 @@ GST_START_TEST (test_config_allocator_cannot_alloc)
 GST_END_TEST;
 
 /* ---- activation ---------------------------------------------------------------- */
+
+/* Resident set size of this process, in bytes. */
+static gsize
+rss_bytes ()
+{
+  FILE *f = fopen ("/proc/self/statm", "r");
+  fail_unless (f != nullptr);
+  unsigned long pages = 0, resident = 0;
+  fail_unless_equals_int (fscanf (f, "%lu %lu", &pages, &resident), 2);
+  fclose (f);
+  return gsize (resident) * gsize (sysconf (_SC_PAGESIZE));
+}
+
+GST_START_TEST (test_config_huge_max_costs_what_is_allocated)
+{
+  /* a large max-buffers is accepted and costs the buffers actually made */
+  GstAllocator *sysmem = gst_allocator_find (nullptr);
+  for (guint max : { 10000000u, G_MAXUINT }) {
+    const gsize before = rss_bytes ();
+    GstBufferPool *pool = configured_pool (nullptr, 64, 0, max, sysmem);
+    fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+    GstBuffer *b[64];
+    for (GstBuffer *&x : b)
+      x = acquire (pool);
+    for (GstBuffer *x : b)
+      gst_buffer_unref (x);
+    const gsize grown = rss_bytes () - std::min (before, rss_bytes ());
+    fail_unless (grown < 32u << 20, "max-buffers %u cost %zu bytes of RSS for 64 buffers", max,
+                 grown);
+    fail_unless_equals_uint64 (stat_u64 (pool, "allocated") >= 64, TRUE);
+    fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+    gst_object_unref (pool);
+  }
+  gst_object_unref (sysmem);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_config_huge_min_refused_with_proposal)
+{
+  /* more min-buffers than the pool can keep free: refused, the most it can
+   * keep proposed (GStreamer's contract for a FALSE set_config) */
+  GstAllocator *sysmem = gst_allocator_find (nullptr);
+  const guint cases[][2] = { { G_MAXUINT, 0 }, { G_MAXUINT, G_MAXUINT }, { 100000, 0 } };
+  for (const auto &c : cases) {
+    GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_config_set_params (config, nullptr, 64, c[0], c[1]);
+    gst_buffer_pool_config_set_allocator (config, sysmem, nullptr);
+    fail_if (gst_buffer_pool_set_config (pool, config), "min %u max %u accepted", c[0], c[1]);
+    config = gst_buffer_pool_get_config (pool);
+    guint size = 0, min = 0, max = 0;
+    fail_unless (gst_buffer_pool_config_get_params (config, nullptr, &size, &min, &max));
+    fail_unless_equals_int (size, 64);
+    fail_unless_equals_int (min, 32767);
+    fail_unless_equals_int (max, c[1]);
+    fail_unless (gst_buffer_pool_set_config (pool, config), "the proposal must be accepted");
+    gst_object_unref (pool);
+  }
+  /* the proposal activates: 32767 buffers preallocated */
+  GstBufferPool *pool = configured_pool (nullptr, 64, 32767, 0, sysmem, [] (GstStructure *c) {
+    gst_dmakit_buffer_pool_config_set_refill (c, FALSE);
+  });
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  fail_unless_equals_uint64 (stat_u64 (pool, "free"), 32767);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+  gst_object_unref (sysmem);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_config_alignment_not_mask)
+{
+  /* an alignment that is not 2^n - 1 would hit gst_allocator_alloc()'s
+   * assertion on activation: refused, the nearest mask proposed */
+  GstAllocator *sysmem = gst_allocator_find (nullptr);
+  const gsize cases[][2]
+      = { { 5, 7 }, { 6, 7 }, { 100, 127 }, { gsize (1) << 40, (gsize (1) << 40) - 1 } };
+  for (const auto &c : cases) {
+    GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_config_set_params (config, nullptr, 1000, 1, 2);
+    GstAllocationParams params;
+    gst_allocation_params_init (&params);
+    params.align = c[0];
+    gst_buffer_pool_config_set_allocator (config, sysmem, &params);
+    fail_if (gst_buffer_pool_set_config (pool, config), "alignment %zu accepted", c[0]);
+    config = gst_buffer_pool_get_config (pool);
+    GstAllocator *proposed = nullptr;
+    fail_unless (gst_buffer_pool_config_get_allocator (config, &proposed, &params));
+    fail_unless (proposed == sysmem);
+    fail_unless_equals_uint64 (params.align, c[1]);
+    fail_unless (gst_buffer_pool_set_config (pool, config), "the proposal must be accepted");
+    if (c[1] < 4096) {
+      fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+      GstBuffer *buf = acquire (pool);
+      GstMapInfo map;
+      fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+      fail_unless_equals_uint64 (reinterpret_cast<uintptr_t> (map.data) & c[1], 0);
+      gst_buffer_unmap (buf, &map);
+      gst_buffer_unref (buf);
+      fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+    }
+    gst_object_unref (pool);
+  }
+
+  /* a stride alignment of the video alignment option, likewise */
+  GstCaps *caps = nv12_caps (64, 48);
+  GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
+  GstStructure *config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, video_size (caps), 1, 2);
+  gst_buffer_pool_config_set_allocator (config, sysmem, nullptr);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_ALIGNMENT);
+  GstVideoAlignment align;
+  gst_video_alignment_reset (&align);
+  align.stride_align[0] = 6;
+  gst_buffer_pool_config_set_video_alignment (config, &align);
+  fail_if (gst_buffer_pool_set_config (pool, config), "stride alignment 6 accepted");
+  config = gst_buffer_pool_get_config (pool);
+  fail_unless (gst_buffer_pool_config_get_video_alignment (config, &align));
+  fail_unless_equals_int (align.stride_align[0], 7);
+  fail_unless (gst_buffer_pool_set_config (pool, config), "the proposal must be accepted");
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  GstBuffer *buf = acquire (pool);
+  GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
+  fail_unless (meta != nullptr);
+  fail_unless_equals_int (meta->stride[0] % 8, 0);
+  gst_buffer_unref (buf);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+  gst_caps_unref (caps);
+  gst_object_unref (sysmem);
+}
+GST_END_TEST;
+
+/* In a child process: the file limit just above what is open, a pool of 64
+ * memfd buffers owned by a bin in a pipeline; activation must fail and post
+ * an error naming pool, size, count and errno. Returns 0 on success. */
+static int
+activation_failure_child ()
+{
+  dmakit::GErrorPtr gerr;
+  GstAllocator *memfd = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_MEMFD, nullptr, gerr.out ());
+  if (!memfd) {
+    g_printerr ("no memfd allocator: %s\n", gerr ? gerr->message : "?");
+    return 2;
+  }
+  GstElement *pipeline = gst_pipeline_new ("pipeline");
+  GstElement *owner = gst_bin_new ("pool-owner");
+  gst_bin_add (GST_BIN (pipeline), owner);
+  GstBus *bus = gst_element_get_bus (pipeline);
+
+  GstBufferPool *pool = gst_dmakit_buffer_pool_new ();
+  gst_object_set_name (GST_OBJECT (pool), "frames-pool");
+  GstStructure *config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, nullptr, 4096, 64, 64);
+  gst_buffer_pool_config_set_allocator (config, memfd, nullptr);
+  if (!gst_buffer_pool_set_config (pool, config))
+    return 3;
+  gst_dmakit_buffer_pool_set_element (pool, owner);
+
+  guint open_fds = 0;
+  DIR *d = opendir ("/proc/self/fd");
+  while (struct dirent *e = readdir (d))
+    open_fds += e->d_name[0] != '.';
+  closedir (d);
+  struct rlimit rl;
+  getrlimit (RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = open_fds + 8;
+  if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return 4;
+
+  if (gst_buffer_pool_set_active (pool, TRUE)) {
+    g_printerr ("activation succeeded under RLIMIT_NOFILE %u\n", open_fds + 8);
+    return 5;
+  }
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  if (!msg) {
+    g_printerr ("no error message on the bus\n");
+    return 6;
+  }
+  GError *err = nullptr;
+  gchar *debug = nullptr;
+  gst_message_parse_error (msg, &err, &debug);
+  int rc = 0;
+  const gchar *strerr = g_strerror (EMFILE);
+  if (GST_MESSAGE_SRC (msg) != GST_OBJECT (owner) || err->domain != GST_RESOURCE_ERROR
+      || !strstr (err->message, "frames-pool") || !strstr (err->message, "64 buffers")
+      || !strstr (err->message, "4096 bytes") || !strstr (err->message, strerr) || !debug
+      || !strstr (debug, "frames-pool") || !strstr (debug, "errno 24")) {
+    g_printerr ("wrong error from %s: %s (%s)\n", GST_MESSAGE_SRC_NAME (msg), err->message,
+                debug ? debug : "no debug");
+    rc = 7;
+  }
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_object_unref (pool);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  gst_object_unref (memfd);
+  return rc;
+}
+
+GST_START_TEST (test_activation_failure_posts_error)
+{
+  const pid_t pid = fork ();
+  fail_if (pid < 0);
+  if (pid == 0)
+    _exit (activation_failure_child ());
+  int status = 0;
+  fail_unless_equals_int (waitpid (pid, &status, 0), pid);
+  fail_unless (WIFEXITED (status), "child died (status %d)", status);
+  fail_unless_equals_int (WEXITSTATUS (status), 0);
+}
+GST_END_TEST;
 
 GST_START_TEST (test_preallocation_default_allocator)
 {
@@ -1014,6 +1241,41 @@ GST_START_TEST (test_free_buffers_lifo)
 }
 GST_END_TEST;
 
+/* GStreamer's test_buffer_is_recycled (acquire, release, acquire: the same
+ * buffer), thousands of times while the refill thread is busy: a buffer is
+ * discarded every few cycles, so it allocates a replacement and pushes it
+ * while the cycle runs. A spare must never come before the buffer released. */
+GST_START_TEST (test_buffer_is_recycled_with_refill)
+{
+  GstAllocator *sysmem = gst_allocator_find (nullptr);
+  for (guint min : { 0u, 2u }) {
+    GstBufferPool *pool = configured_pool (nullptr, 10, min, 0, sysmem, [] (GstStructure *c) {
+      gst_dmakit_buffer_pool_config_set_low_watermark (c, 2);
+    });
+    fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+    for (int i = 0; i < 5000; i++) {
+      GstBuffer *buf = acquire (pool);
+      GstBuffer *prev = buf;
+      gst_buffer_unref (buf);
+      buf = acquire (pool);
+      fail_unless (buf == prev, "cycle %d (min %u): got another buffer than the one released", i,
+                   min);
+      if (i % 5 == 0) {
+        /* spoil another one: discarded, the refill thread replaces it */
+        GstBuffer *other = acquire (pool);
+        gst_buffer_append_memory (other, gst_allocator_alloc (sysmem, 4, nullptr));
+        gst_buffer_unref (other);
+      }
+      gst_buffer_unref (buf);
+    }
+    fail_unless (stat_u64 (pool, "refills") > 100);
+    fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+    gst_object_unref (pool);
+  }
+  gst_object_unref (sysmem);
+}
+GST_END_TEST;
+
 /* max-buffers 0: the free stack tracks 256 buffers (for min 1); beyond that,
  * acquires still succeed (extra buffers, allocated on the acquiring thread
  * since the refill thread cannot pool them) and the extras are freed when
@@ -1125,9 +1387,16 @@ GST_START_TEST (test_release_resets_and_discards)
   check_discarded ("read-only", [&] (GstBuffer *b) {
     GST_MINI_OBJECT_FLAG_SET (gst_buffer_peek_memory (b, 0), GST_MEMORY_FLAG_READONLY);
   });
-  GstBuffer *copy = nullptr;
-  check_discarded ("shared", [&] (GstBuffer *b) { copy = gst_buffer_copy (b); },
-                   [&] { gst_buffer_unref (copy); });
+  /* another buffer holds the memory (gst_buffer_copy() is checked below:
+   * what it does to the original depends on the GStreamer version) */
+  GstBuffer *holder = nullptr;
+  check_discarded (
+      "shared",
+      [&] (GstBuffer *b) {
+        holder = gst_buffer_new ();
+        gst_buffer_append_memory (holder, gst_memory_ref (gst_buffer_peek_memory (b, 0)));
+      },
+      [&] { gst_buffer_unref (holder); });
   GstMapInfo leaked;
   check_discarded ("still mapped", [&] (GstBuffer *b) {
     /* a map nobody undid: our ref keeps the memory alive after the buffer */
@@ -1137,6 +1406,30 @@ GST_START_TEST (test_release_resets_and_discards)
     gst_memory_unmap (mapped_mem, &leaked);
     gst_memory_unref (mapped_mem);
   });
+
+  /* gst_buffer_copy() shares the memory. Since GStreamer 1.24 the copy holds
+   * the original (a GstParentBufferMeta), which comes back only when the copy
+   * goes, intact: it is recycled, not discarded. Before, the original came
+   * back at once with its memory shared: discarded. Either way the count is
+   * exact. */
+  {
+    GstBuffer *b = acquire (pool);
+    GstBuffer *copy = gst_buffer_copy (b);
+    const bool holds = gst_buffer_get_parent_buffer_meta (copy) != nullptr;
+    gst_buffer_unref (b);
+    if (holds) {
+      fail_unless_equals_uint64 (stat_u64 (pool, "discards"), expected);
+      gst_buffer_unref (copy);
+      fail_unless_equals_uint64 (stat_u64 (pool, "discards"), expected);
+      GstBuffer *again = acquire (pool);
+      fail_unless (again == b, "the original must be recycled once the copy is gone");
+      gst_buffer_unref (again);
+    } else {
+      fail_unless_equals_uint64 (stat_u64 (pool, "discards"), expected + 1);
+      gst_buffer_unref (copy);
+      fail_unless (wait_for ([&] { return stat_u64 (pool, "allocated") == 2; }), "not replaced");
+    }
+  }
   fail_unless (gst_buffer_pool_set_active (pool, FALSE));
   gst_object_unref (pool);
   gst_caps_unref (caps);
@@ -1579,6 +1872,10 @@ bufferpool_suite (void)
   tcase_add_test (tc, test_config_allocator_cannot_alloc);
   tcase_add_test (tc, test_preallocation_default_allocator);
   tcase_add_test (tc, test_preallocation_failure);
+  tcase_add_test (tc, test_config_huge_max_costs_what_is_allocated);
+  tcase_add_test (tc, test_config_huge_min_refused_with_proposal);
+  tcase_add_test (tc, test_config_alignment_not_mask);
+  tcase_add_test (tc, test_activation_failure_posts_error);
   tcase_add_test (tc, test_blocking_acquire_woken_by_release);
   tcase_add_test (tc, test_dontwait_eos);
   tcase_add_test (tc, test_timeout_warns_on_bus_and_keeps_waiting);
@@ -1593,6 +1890,7 @@ bufferpool_suite (void)
   tcase_add_test (tc, test_below_max_never_waits_for_nobody);
   tcase_add_test (tc, test_failed_allocation_wakes_waiters);
   tcase_add_test (tc, test_free_buffers_lifo);
+  tcase_add_test (tc, test_buffer_is_recycled_with_refill);
   tcase_add_test (tc, test_unlimited_beyond_stack_capacity);
   tcase_add_test (tc, test_release_resets_and_discards);
   tcase_add_test (tc, test_params_prefix_and_align);
