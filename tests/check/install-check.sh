@@ -111,7 +111,7 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstDmakit", "1.0")
 from gi.repository import Gst, GstDmakit
 Gst.init(None)
-print("python: GstDmakit", GstDmakit.BufferPool.__gtype__.name)
+print("python:", GstDmakit.BufferPool.new ())
 ' || fail "Python cannot use the installed GstDmakit-1.0 typelib"
 fi
 echo "installed library, headers, pkg-config file, plugin and typelib work"
