@@ -89,7 +89,7 @@ warm_up ()
   auto sink = by_name (p, "sink");
   set_state_sync (p, GST_STATE_PLAYING);
   guint n = 0;
-  while (GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 10 * GST_SECOND)) {
+  while (GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 45 * GST_SECOND)) {
     gst_sample_unref (s);
     n++;
   }
@@ -246,7 +246,7 @@ GST_START_TEST (child_refill)
     /* (not waited for: the sink completes the change with the first frame,
      * which the probe holds) */
     fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-    const gint64 until = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+    const gint64 until = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
     while (!held.pool.load () && g_get_monotonic_time () < until)
       g_usleep (1000);
     auto pool = ObjectRef<GstBufferPool>::adopt (held.pool.exchange (nullptr));
@@ -298,7 +298,7 @@ GST_START_TEST (child_refill)
              quiet_pool_stat (bp, "outstanding") == quiet_pool_stat (bp, "allocated") &&
              waits > waits_at_fault && waits != G_MAXUINT64;
     };
-    const gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+    const gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
     while (!stalled () && g_get_monotonic_time () < deadline)
       g_usleep (10000);
     fail_unless (stalled (), "the stream did not stop where it must: %" G_GUINT64_FORMAT
@@ -340,7 +340,7 @@ GST_START_TEST (child_refill)
           g_usleep (1000);
       }
     });
-    BusResult r = wait_bus (p, 30000);
+    BusResult r = wait_bus (p, 45000);
     fail_unless (r.eos, "no EOS after the consumer came back: %s (%s)", r.error.c_str (),
                  r.error_debug.c_str ());
     fail_unless_equals_uint64 (stat (p, "sink", "rendered"), 60);
@@ -393,8 +393,8 @@ GST_START_TEST (child_activation_fails)
                            "video/x-raw,format=I420,width=160,height=120 ! "
                            "dmakitsink name=sink sync=false backend=memfd");
     gst_element_set_state (p, GST_STATE_PLAYING);
-    BusResult r = wait_bus (p, 10000);
-    fail_unless (!r.timed_out, "neither an error nor EOS within 10 s");
+    BusResult r = wait_bus (p, 45000);
+    fail_unless (!r.timed_out, "neither an error nor EOS within 45 s");
     fail_unless (!r.eos && !r.error.empty (), "the pipeline ran without memory");
     g_print ("activation failure: error from %s: \"%s\"\n", r.error_src.c_str (), r.error.c_str ());
     fail_unless (log.contains ("could not preallocate"), "the pool does not say why");
@@ -426,7 +426,7 @@ GST_START_TEST (child_memlock)
   GstElement *p = parse ("videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=160,height=120"
                          " ! dmakitsink name=sink sync=false lock-memory=true backend=memfd location=" + out);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
+  BusResult r = wait_bus (p, 45000);
   gst_element_set_state (p, GST_STATE_NULL);
   fail_unless (r.eos, "no EOS: %s (%s)", r.error.c_str (), r.error_debug.c_str ());
   fail_unless_equals_uint64 (stat (p, "sink", "written"), 20);
@@ -527,8 +527,8 @@ GST_START_TEST (child_disk_full)
   GstElement *p = parse ("videotestsrc num-buffers=100 ! video/x-raw,format=GRAY8,width=64,height=48"
                          " ! dmakitsink name=sink sync=false max-pending=8 location=" + out);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
-  fail_unless (!r.timed_out, "no error within 20 s (hang?)");
+  BusResult r = wait_bus (p, 45000);
+  fail_unless (!r.timed_out, "no error within 45 s (hang?)");
   fail_unless (!r.eos && !r.error.empty (), "the disk did not fill up");
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   fail_unless_equals_string (r.error_src.c_str (), "sink");
@@ -689,7 +689,7 @@ GST_START_TEST (test_pool_deactivated_while_appsink_holds)
   set_state_sync (p, GST_STATE_PLAYING);
   std::vector<GstBuffer *> held;
   for (guint i = 0; i < 8; i++) {
-    GstSample *s = pull (sink.get (), 10000);
+    GstSample *s = pull (sink.get (), 45000);
     fail_unless (s != nullptr);
     held.push_back (gst_buffer_ref (gst_sample_get_buffer (s)));
     gst_sample_unref (s);
@@ -729,7 +729,7 @@ GST_START_TEST (test_pool_deactivated_while_consumer_holds)
     gst_object_unref (pad);
   }
   set_state_sync (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
+  BusResult r = wait_bus (p, 45000);
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless_equals_int (held.size (), 8);
   fail_unless (gst_is_dmakit_allocator (gst_buffer_peek_memory (held[0], 0)->allocator));
