@@ -21,7 +21,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 unset LD_LIBRARY_PATH GST_PLUGIN_PATH GI_TYPELIB_PATH
-export GST_PLUGIN_SYSTEM_PATH_1_0= GST_PLUGIN_SYSTEM_PATH= GST_REGISTRY_FORK=no
+export GST_PLUGIN_SYSTEM_PATH_1_0='' GST_PLUGIN_SYSTEM_PATH='' GST_REGISTRY_FORK=no
 
 meson install -C "$build" --destdir "$dest" --no-rebuild --quiet >/dev/null
 pc=$(find "$dest" -name gstreamer-dmakit-1.0.pc | head -n1)
@@ -46,6 +46,7 @@ if [ "$final_libdir" = "$(pkg-config --variable=libdir gstreamer-1.0)" ]; then
   [ -z "$runpath" ] || fail "a plugin in GStreamer's libdir carries $runpath"
   export LD_LIBRARY_PATH=$libdir # only because the tree is staged, not installed
 else
+  # shellcheck disable=SC2016 # a literal $ORIGIN
   [ "$runpath" = 'RUNPATH $ORIGIN/..' ] \
     || fail "the plugin in $plugindir has ${runpath:-no RUNPATH}, not RUNPATH \$ORIGIN/..: it cannot find libgstdmakit-1.0.so.0 in $final_libdir"
 fi
@@ -80,9 +81,11 @@ sed "s|^prefix=.*|prefix=$dest$prefix|" "$pc" >"$dest/pc/gstreamer-dmakit-1.0.pc
 export PKG_CONFIG_PATH=$dest/pc
 [ "$(pkg-config --variable=libdir gstreamer-dmakit-1.0)" = "$libdir" ] \
   || fail "pkg-config's libdir $(pkg-config --variable=libdir gstreamer-dmakit-1.0) is not $libdir"
+# shellcheck disable=SC2046 # pkg-config's flags are words
 cc -x c "$src/docs/examples/dmakit-pool-info.c" -Werror -Wall \
   $(pkg-config --cflags --libs gstreamer-dmakit-1.0 gstreamer-video-1.0) \
   -Wl,-rpath,"$(pkg-config --variable=libdir gstreamer-dmakit-1.0)" -o "$dest/app-c"
+# shellcheck disable=SC2046
 c++ -x c++ "$src/docs/examples/dmakit-pool-info.c" -Werror -Wall \
   $(pkg-config --cflags --libs gstreamer-dmakit-1.0 gstreamer-video-1.0) -o "$dest/app-c++"
 check_app() {
