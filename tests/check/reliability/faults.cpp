@@ -89,7 +89,8 @@ warm_up ()
   auto sink = by_name (p, "sink");
   set_state_sync (p, GST_STATE_PLAYING);
   guint n = 0;
-  while (GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 45 * GST_SECOND)) {
+  while (GstSample *s =
+             gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 45 * GST_SECOND)) {
     gst_sample_unref (s);
     n++;
   }
@@ -286,15 +287,15 @@ GST_START_TEST (child_refill)
      * (it cannot finish it: the FIFO is smaller), the sink's queue holds
      * max-pending = 2 more (rendered = 3, written = 0), and every other buffer
      * the pool has sits in the queue element, none free, the source waiting
-     * for one (a wait counted after the fault). Nothing can leave that state until the reader comes: the
-     * deadline only bounds a failure. */
+     * for one (a wait counted after the fault). Nothing can leave that state
+     * until the reader comes: the deadline only bounds a failure. */
     constexpr guint64 kHeld = 2 + 1;
     auto stalled = [&] {
       GstBufferPool *bp = pool.get ();
       const guint64 failures = quiet_pool_stat (bp, "alloc-failures");
       const guint64 waits = quiet_pool_stat (bp, "waits");
-      return failures >= 1 && failures != G_MAXUINT64 && quiet_stat (p, "sink", "rendered") == kHeld &&
-             quiet_pool_stat (bp, "free") == 0 &&
+      return failures >= 1 && failures != G_MAXUINT64 &&
+             quiet_stat (p, "sink", "rendered") == kHeld && quiet_pool_stat (bp, "free") == 0 &&
              quiet_pool_stat (bp, "outstanding") == quiet_pool_stat (bp, "allocated") &&
              waits > waits_at_fault && waits != G_MAXUINT64;
     };
@@ -302,9 +303,10 @@ GST_START_TEST (child_refill)
     while (!stalled () && g_get_monotonic_time () < deadline)
       g_usleep (10000);
     fail_unless (stalled (), "the stream did not stop where it must: %" G_GUINT64_FORMAT
-                 " failed refills (want >= 1), rendered %" G_GUINT64_FORMAT " (want %" G_GUINT64_FORMAT
-                 "), pool: %" G_GUINT64_FORMAT " allocated, %" G_GUINT64_FORMAT " free, %"
-                 G_GUINT64_FORMAT " outstanding, %" G_GUINT64_FORMAT " waits since the fault",
+                 " failed refills (want >= 1), rendered %" G_GUINT64_FORMAT
+                 " (want %" G_GUINT64_FORMAT "), pool: %" G_GUINT64_FORMAT " allocated, %"
+                 G_GUINT64_FORMAT " free, %" G_GUINT64_FORMAT " outstanding, %" G_GUINT64_FORMAT
+                 " waits since the fault",
                  pool_stat (pool.get (), "alloc-failures"), stat (p, "sink", "rendered"), kHeld,
                  pool_stat (pool.get (), "allocated"), pool_stat (pool.get (), "free"),
                  pool_stat (pool.get (), "outstanding"),
@@ -314,7 +316,8 @@ GST_START_TEST (child_refill)
     {
       /* waiting, not failing: nothing on the bus */
       auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
-      GstMessage *m = gst_bus_pop_filtered (bus.get (), GstMessageType (GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
+      GstMessage *m =
+          gst_bus_pop_filtered (bus.get (), GstMessageType (GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
       fail_unless (m == nullptr, "while stalled: %" GST_PTR_FORMAT, m);
     }
     const int errnum = mode == "fsize" ? EFBIG : EMFILE;
