@@ -12,11 +12,13 @@
  *  refill_fails_mid_stream_fsize / _nofile
  *      dmakitsink's proposed pool (memfd memory on a host without DMA-BUF)
  *      must grow from its refill thread while a queue fills up in front of a
- *      sink that cannot write (nobody reads its FIFO yet); then memfd
- *      allocation is made to fail (RLIMIT_FSIZE below the frame size: EFBIG;
- *      or a full fd table: EMFILE). Expected: the refill fails, is counted
- *      and logged with the errno, the stream waits instead of failing, and
- *      when the reader comes back every frame is written. No bus error.
+ *      sink that cannot write (nobody reads its FIFO, smaller than a frame,
+ *      yet); memfd allocation is made to fail (RLIMIT_FSIZE below the frame
+ *      size: EFBIG; or a full fd table: EMFILE) before the source goes on.
+ *      Expected: the refill fails, is counted and logged with the errno, the
+ *      stream waits (stops at the frame the design says, with no bus
+ *      message) instead of failing, and when the reader comes back every
+ *      frame is written.
  *  activation_fails_in_pipeline
  *      the same allocation failure before the stream starts: dmakitsink's
  *      proposed pool cannot preallocate; the pipeline fails with a bus error
@@ -87,7 +89,8 @@ warm_up ()
   auto sink = by_name (p, "sink");
   set_state_sync (p, GST_STATE_PLAYING);
   guint n = 0;
-  while (GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 10 * GST_SECOND)) {
+  while (GstSample *s =
+             gst_app_sink_try_pull_sample (GST_APP_SINK (sink.get ()), 45 * GST_SECOND)) {
     gst_sample_unref (s);
     n++;
   }
@@ -173,18 +176,26 @@ pull (GstElement *sink, guint timeout_ms)
   return gst_app_sink_try_pull_sample (GST_APP_SINK (sink), GstClockTime (timeout_ms) * GST_MSECOND);
 }
 
-/* Records the pool of the first buffer that passes. */
+/* Holds the source's streaming thread at its first buffer, after noting the
+ * buffer's pool, until the test releases it. */
+struct HeldSource {
+  std::atomic<GstBufferPool *> pool{ nullptr };
+  std::atomic<bool> release{ false };
+};
+
 GstPadProbeReturn
-grab_pool (GstPad *, GstPadProbeInfo *info, gpointer data)
+hold_first_buffer (GstPad *, GstPadProbeInfo *info, gpointer data)
 {
+  auto *held = static_cast<HeldSource *> (data);
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-  auto *slot = static_cast<std::atomic<GstBufferPool *> *> (data);
-  GstBufferPool *none = nullptr;
-  if (buf->pool && GST_DMAKIT_IS_BUFFER_POOL (buf->pool)) {
-    GstBufferPool *pool = GST_BUFFER_POOL (gst_object_ref (buf->pool));
-    if (!slot->compare_exchange_strong (none, pool))
-      gst_object_unref (pool);
-  }
+  if (buf->pool && GST_DMAKIT_IS_BUFFER_POOL (buf->pool))
+    held->pool.store (GST_BUFFER_POOL (gst_object_ref (buf->pool)));
+  else
+    return GST_PAD_PROBE_REMOVE; /* (the test fails: no pool) */
+  /* (bounded: a failed test leaves at once, see main) */
+  const gint64 until = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (!held->release.load () && g_get_monotonic_time () < until)
+    g_usleep (1000);
   return GST_PAD_PROBE_REMOVE;
 }
 
@@ -197,23 +208,31 @@ GST_START_TEST (child_refill)
   /* the read end first: the sink's open() would block without a reader */
   const int rd = open (fifo.c_str (), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   fail_unless (rd >= 0);
+  /* A FIFO smaller than one frame: until the reader comes, the sink's writer
+   * cannot finish even the first frame, so where the stream stops does not
+   * depend on scheduling (how many frames a 64 KiB FIFO takes does: it
+   * depends on how the writes are split). */
+  const int fifo_size = fcntl (rd, F_SETPIPE_SZ, 4096);
+  fail_unless (fifo_size > 0 && guint (fifo_size) < kFrame, "F_SETPIPE_SZ: %d (%s)", fifo_size,
+               g_strerror (errno));
   /* The queue asks for up to 24 frames while the sink cannot write (nobody
    * reads the FIFO yet): dmakitsink's pool (min = max-pending + 3 = 5) must
-   * grow, from its refill thread. */
-  /* A live source at 60 fps: the queue fills over 0.4 s, long after the
-   * fault is in place. RLIMIT_FSIZE limits memfds only (backend=memfd; a
-   * dma-heap in the VM tier would not notice it); a full fd table stops
-   * every backend (AUTO: whatever this machine has). */
-  GstElement *p = parse (std::string ("videotestsrc is-live=true num-buffers=60 ! "
+   * grow, from its refill thread. The source waits at its first frame until
+   * the fault is in place, so the pool cannot have grown before.
+   * RLIMIT_FSIZE limits memfds only (backend=memfd; a dma-heap in the VM tier
+   * would not notice it); a full fd table stops every backend (AUTO:
+   * whatever this machine has). */
+  GstElement *p = parse (std::string ("videotestsrc name=src is-live=true num-buffers=60 ! "
                                       "video/x-raw,format=I420,width=160,height=120,framerate=60/1 "
                                       "! queue max-size-buffers=24 max-size-bytes=0 max-size-time=0 "
                                       "! dmakitsink name=sink sync=false max-pending=2 backend=") +
                          (mode == "fsize" ? "memfd" : "auto") + " location=" + fifo);
   auto sink = by_name (p, "sink");
-  std::atomic<GstBufferPool *> grabbed{ nullptr };
+  HeldSource held;
   {
-    GstPad *pad = gst_element_get_static_pad (sink.get (), "sink");
-    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, grab_pool, &grabbed, nullptr);
+    auto src = by_name (p, "src");
+    GstPad *pad = gst_element_get_static_pad (src.get (), "src");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, hold_first_buffer, &held, nullptr);
     gst_object_unref (pad);
   }
 
@@ -225,11 +244,15 @@ GST_START_TEST (child_refill)
   guint64 bytes_read = 0;
   {
     LogCapture log (GST_LEVEL_WARNING);
-    set_state_sync (p, GST_STATE_PLAYING);
-    const gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-    while (!grabbed.load () && g_get_monotonic_time () < until)
+    /* (not waited for: the sink completes the change with the first frame,
+     * which the probe holds) */
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    const gint64 until = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    while (!held.pool.load () && g_get_monotonic_time () < until)
       g_usleep (1000);
-    auto pool = ObjectRef<GstBufferPool>::adopt (grabbed.exchange (nullptr));
+    auto pool = ObjectRef<GstBufferPool>::adopt (held.pool.exchange (nullptr));
+    if (!pool)
+      held.release.store (true);
     fail_unless (bool (pool), "upstream did not use dmakitsink's GstDmakitBufferPool");
 
     /* the fault, while the pool still has to grow */
@@ -256,28 +279,58 @@ GST_START_TEST (child_refill)
       }
     }
     const guint64 allocated_at_fault = pool_stat (pool.get (), "allocated");
+    const guint64 waits_at_fault = pool_stat (pool.get (), "waits");
+    held.release.store (true); /* the source goes on */
 
-    /* the pool cannot grow: the refill fails, and the stream waits */
-    guint64 failures = 0;
-    const gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-    while ((failures = pool_stat (pool.get (), "alloc-failures")) == 0 &&
-           g_get_monotonic_time () < deadline)
+    /* The pool cannot grow: the refill fails, and the stream waits. Where it
+     * stops is fixed by the design, not by timing: the writer holds frame 1
+     * (it cannot finish it: the FIFO is smaller), the sink's queue holds
+     * max-pending = 2 more (rendered = 3, written = 0), and every other buffer
+     * the pool has sits in the queue element, none free, the source waiting
+     * for one (a wait counted after the fault). Nothing can leave that state
+     * until the reader comes: the deadline only bounds a failure. */
+    constexpr guint64 kHeld = 2 + 1;
+    auto stalled = [&] {
+      GstBufferPool *bp = pool.get ();
+      const guint64 failures = quiet_pool_stat (bp, "alloc-failures");
+      const guint64 waits = quiet_pool_stat (bp, "waits");
+      return failures >= 1 && failures != G_MAXUINT64 &&
+             quiet_stat (p, "sink", "rendered") == kHeld && quiet_pool_stat (bp, "free") == 0 &&
+             quiet_pool_stat (bp, "outstanding") == quiet_pool_stat (bp, "allocated") &&
+             waits > waits_at_fault && waits != G_MAXUINT64;
+    };
+    const gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    while (!stalled () && g_get_monotonic_time () < deadline)
       g_usleep (10000);
-    fail_unless (failures >= 1, "the pool never failed to grow (allocated %" G_GUINT64_FORMAT ")",
-                 pool_stat (pool.get (), "allocated"));
+    fail_unless (stalled (), "the stream did not stop where it must: %" G_GUINT64_FORMAT
+                 " failed refills (want >= 1), rendered %" G_GUINT64_FORMAT
+                 " (want %" G_GUINT64_FORMAT "), pool: %" G_GUINT64_FORMAT " allocated, %"
+                 G_GUINT64_FORMAT " free, %" G_GUINT64_FORMAT " outstanding, %" G_GUINT64_FORMAT
+                 " waits since the fault",
+                 pool_stat (pool.get (), "alloc-failures"), stat (p, "sink", "rendered"), kHeld,
+                 pool_stat (pool.get (), "allocated"), pool_stat (pool.get (), "free"),
+                 pool_stat (pool.get (), "outstanding"),
+                 pool_stat (pool.get (), "waits") - waits_at_fault);
     const guint64 rendered_stalled = stat (p, "sink", "rendered");
-    g_usleep (300000);
-    fail_unless_equals_uint64 (stat (p, "sink", "rendered"), rendered_stalled);
-    fail_unless (rendered_stalled < 60, "nothing waited");
+    fail_unless_equals_uint64 (stat (p, "sink", "written"), 0);
+    {
+      /* waiting, not failing: nothing on the bus */
+      auto bus = ObjectRef<GstBus>::adopt (gst_element_get_bus (p));
+      GstMessage *m =
+          gst_bus_pop_filtered (bus.get (), GstMessageType (GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
+      fail_unless (m == nullptr, "while stalled: %" GST_PTR_FORMAT, m);
+    }
     const int errnum = mode == "fsize" ? EFBIG : EMFILE;
     fail_unless (log.contains ("could not allocate"), "the refill failure is not logged");
     fail_unless (log.contains (g_strerror (errnum)), "the log does not say \"%s\"",
                  g_strerror (errnum));
     auto alloc = ObjectRef<GstAllocator>::ref (pool_allocator (pool.get ()));
     fail_unless (allocator_stat (alloc.get (), "failures") >= 1);
+    fail_unless_equals_uint64 (stat (p, "sink", "rendered"), rendered_stalled);
 
     /* the disk comes back: frames flow back into the pool and the stream
      * finishes with the buffers it has (the fault is still there) */
+    fcntl (rd, F_SETPIPE_SZ, 65536); /* (only faster; 4 KiB would do) */
     reader = std::thread ([&] {
       char chunk[65536];
       for (;;) {
@@ -290,7 +343,7 @@ GST_START_TEST (child_refill)
           g_usleep (1000);
       }
     });
-    BusResult r = wait_bus (p, 30000);
+    BusResult r = wait_bus (p, 45000);
     fail_unless (r.eos, "no EOS after the consumer came back: %s (%s)", r.error.c_str (),
                  r.error_debug.c_str ());
     fail_unless_equals_uint64 (stat (p, "sink", "rendered"), 60);
@@ -343,8 +396,8 @@ GST_START_TEST (child_activation_fails)
                            "video/x-raw,format=I420,width=160,height=120 ! "
                            "dmakitsink name=sink sync=false backend=memfd");
     gst_element_set_state (p, GST_STATE_PLAYING);
-    BusResult r = wait_bus (p, 10000);
-    fail_unless (!r.timed_out, "neither an error nor EOS within 10 s");
+    BusResult r = wait_bus (p, 45000);
+    fail_unless (!r.timed_out, "neither an error nor EOS within 45 s");
     fail_unless (!r.eos && !r.error.empty (), "the pipeline ran without memory");
     g_print ("activation failure: error from %s: \"%s\"\n", r.error_src.c_str (), r.error.c_str ());
     fail_unless (log.contains ("could not preallocate"), "the pool does not say why");
@@ -376,7 +429,7 @@ GST_START_TEST (child_memlock)
   GstElement *p = parse ("videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=160,height=120"
                          " ! dmakitsink name=sink sync=false lock-memory=true backend=memfd location=" + out);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
+  BusResult r = wait_bus (p, 45000);
   gst_element_set_state (p, GST_STATE_NULL);
   fail_unless (r.eos, "no EOS: %s (%s)", r.error.c_str (), r.error_debug.c_str ());
   fail_unless_equals_uint64 (stat (p, "sink", "written"), 20);
@@ -477,8 +530,8 @@ GST_START_TEST (child_disk_full)
   GstElement *p = parse ("videotestsrc num-buffers=100 ! video/x-raw,format=GRAY8,width=64,height=48"
                          " ! dmakitsink name=sink sync=false max-pending=8 location=" + out);
   gst_element_set_state (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
-  fail_unless (!r.timed_out, "no error within 20 s (hang?)");
+  BusResult r = wait_bus (p, 45000);
+  fail_unless (!r.timed_out, "no error within 45 s (hang?)");
   fail_unless (!r.eos && !r.error.empty (), "the disk did not fill up");
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   fail_unless_equals_string (r.error_src.c_str (), "sink");
@@ -639,7 +692,7 @@ GST_START_TEST (test_pool_deactivated_while_appsink_holds)
   set_state_sync (p, GST_STATE_PLAYING);
   std::vector<GstBuffer *> held;
   for (guint i = 0; i < 8; i++) {
-    GstSample *s = pull (sink.get (), 10000);
+    GstSample *s = pull (sink.get (), 45000);
     fail_unless (s != nullptr);
     held.push_back (gst_buffer_ref (gst_sample_get_buffer (s)));
     gst_sample_unref (s);
@@ -679,7 +732,7 @@ GST_START_TEST (test_pool_deactivated_while_consumer_holds)
     gst_object_unref (pad);
   }
   set_state_sync (p, GST_STATE_PLAYING);
-  BusResult r = wait_bus (p, 20000);
+  BusResult r = wait_bus (p, 45000);
   fail_unless (r.eos, "%s", r.error.c_str ());
   fail_unless_equals_int (held.size (), 8);
   fail_unless (gst_is_dmakit_allocator (gst_buffer_peek_memory (held[0], 0)->allocator));

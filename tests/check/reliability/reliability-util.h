@@ -407,6 +407,39 @@ allocator_stat (GstAllocator *alloc, const char *field)
   return v;
 }
 
+/* Like stat() and pool_stat(), without check's macros, for polling loops:
+ * check records every passing assertion in its message file, which a loop
+ * would grow without bound (and RLIMIT_FSIZE may be tiny in a fault test).
+ * G_MAXUINT64 where there is no such figure. */
+inline guint64
+quiet_struct_u64 (GstStructure *s, const char *field)
+{
+  guint64 v = G_MAXUINT64;
+  if (s && !gst_structure_get_uint64 (s, field, &v))
+    v = G_MAXUINT64;
+  if (s)
+    gst_structure_free (s);
+  return v;
+}
+
+inline guint64
+quiet_stat (GstElement *pipeline, const char *name, const char *field)
+{
+  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  GstStructure *st = nullptr;
+  if (e) {
+    g_object_get (e, "stats", &st, nullptr);
+    gst_object_unref (e);
+  }
+  return quiet_struct_u64 (st, field);
+}
+
+inline guint64
+quiet_pool_stat (GstBufferPool *pool, const char *field)
+{
+  return quiet_struct_u64 (gst_dmakit_buffer_pool_get_stats (pool), field);
+}
+
 inline std::string
 backend_nick (GstAllocator *alloc)
 {
