@@ -306,6 +306,7 @@ enum {
   PROP_STRIDE_ALIGN,
   PROP_APPEND,
   PROP_INDEX_LOCATION,
+  PROP_SYNC,
   PROP_STATS,
 };
 
@@ -1400,6 +1401,14 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     run.stride_align = impl->settings.stride_align;
   }
   reset_stats (impl);
+  /* Register the metas render and the writer look up now: a first lookup
+   * registers the type, which allocates (render must not). */
+  (void) gst_video_meta_get_info ();
+  (void) gst_video_crop_meta_get_info ();
+  (void) gst_dmakit_roi_meta_get_info ();
+  (void) GST_VIDEO_META_API_TYPE;
+  (void) GST_VIDEO_CROP_META_API_TYPE;
+  (void) GST_DMAKIT_ROI_META_API_TYPE;
   impl->block_start_ns.store (0);
   impl->layout = Layout{};
   impl->pos = 0;
@@ -1584,14 +1593,14 @@ build_stats (GstDmakitSink *self) noexcept
       G_TYPE_STRING, impl->backend.load (), nullptr);
 }
 
-/* Sets location and the URI that goes with it; with the object lock. As
- * filesink, refused while a file is open (the location is read at start). */
+/* Sets location and the URI that goes with it; with the object lock (so it
+ * logs nothing: logging an object takes its lock). As filesink, refused
+ * while a file is open (the location is read at start). */
 static bool
 set_location_locked (GstDmakitSink *self, const gchar *location, GError **error) noexcept
 {
   Impl *impl = self->impl;
   if (impl->writing) {
-    GST_WARNING_OBJECT (self, "cannot change the location while a file is open");
     g_set_error_literal (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
                          "Changing the location of dmakitsink while a file is open is not "
                          "supported");
@@ -1677,12 +1686,23 @@ gst_dmakit_sink_set_property (GObject *object, guint prop_id, const GValue *valu
 {
   GstDmakitSink *self = GST_DMAKIT_SINK (object);
   Impl *impl = self->impl;
+  if (prop_id == PROP_SYNC) { /* basesink's, which takes the object lock */
+    gst_base_sink_set_sync (GST_BASE_SINK (self), g_value_get_boolean (value));
+    return;
+  }
+  if (prop_id == PROP_LOCATION) {
+    bool ok;
+    {
+      ObjectLocker lock (self);
+      ok = set_location_locked (self, g_value_get_string (value), nullptr);
+    }
+    if (!ok)
+      GST_WARNING_OBJECT (self, "cannot change the location while a file is open: keeping it");
+    return;
+  }
   ObjectLocker lock (self);
   Settings &s = impl->settings;
   switch (prop_id) {
-    case PROP_LOCATION:
-      set_location_locked (self, g_value_get_string (value), nullptr);
-      break;
     case PROP_APPEND:
       s.append = g_value_get_boolean (value);
       break;
@@ -1724,6 +1744,10 @@ gst_dmakit_sink_get_property (GObject *object, guint prop_id, GValue *value,
   GstDmakitSink *self = GST_DMAKIT_SINK (object);
   if (prop_id == PROP_STATS) {
     g_value_take_boxed (value, build_stats (self));
+    return;
+  }
+  if (prop_id == PROP_SYNC) {
+    g_value_set_boolean (value, gst_base_sink_get_sync (GST_BASE_SINK (self)));
     return;
   }
   ObjectLocker lock (self);
@@ -1807,6 +1831,13 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
                            "and count only. Read when the element starts; cannot change while "
                            "a file is open",
                            nullptr, ready));
+  /* GstBaseSink's sync, with filesink's and fakesink's default (FALSE): the
+   * same name in this class shadows the parent's, so that gst-inspect and
+   * g_param_spec_get_default_value() say what a new element does. */
+  g_object_class_install_property (
+      gobject_class, PROP_SYNC,
+      g_param_spec_boolean ("sync", "Sync", "Sync on the clock", FALSE,
+                            GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property (
       gobject_class, PROP_APPEND,
       g_param_spec_boolean ("append", "Append",
