@@ -657,7 +657,8 @@ static WriteResult
 apply_truncate (Impl *impl) noexcept
 {
   WriteResult res;
-  if (::lseek (impl->fd.get (), 0, SEEK_SET) == off_t (-1) || ::ftruncate (impl->fd.get (), 0) != 0) {
+  if (::lseek (impl->fd.get (), 0, SEEK_SET) == off_t (-1) ||
+      ::ftruncate (impl->fd.get (), 0) != 0) {
     res.err = errno;
     res.kind = Failure::Seek;
     return res;
@@ -1308,7 +1309,8 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   const bool dmabuf_caps = f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF);
   const bool fallback = allocator && gst_dmakit_allocator_get_backend (allocator.get ()) ==
                                          GST_DMAKIT_BACKEND_MEMFD;
-  if (need_pool && !dmabuf_caps && (!allocator || (fallback && wanted == GST_DMAKIT_BACKEND_AUTO))) {
+  if (need_pool && !dmabuf_caps &&
+      (!allocator || (fallback && wanted == GST_DMAKIT_BACKEND_AUTO))) {
     /* System-memory caps and no DMA-BUF here: nothing asked for an fd, and
      * the memfd fallback would cost one per buffer (max-pending + 3 of them,
      * enough to exhaust a small RLIMIT_NOFILE). Plain system memory, in our

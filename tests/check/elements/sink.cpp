@@ -1006,7 +1006,8 @@ GST_START_TEST (test_uri_handler)
   gst_query_unref (q);
   gst_object_unref (sink);
 
-  GstElement *made = gst_element_make_from_uri (GST_URI_SINK, "file:///tmp/x.raw", nullptr, nullptr);
+  GstElement *made =
+      gst_element_make_from_uri (GST_URI_SINK, "file:///tmp/x.raw", nullptr, nullptr);
   if (made) {
     fail_if (g_str_equal (G_OBJECT_TYPE_NAME (made), "GstDmakitSink"),
              "rank none, yet picked for file://");
@@ -1146,7 +1147,8 @@ GST_START_TEST (test_index)
   struct Rect {
     guint x, y, w, h;
   } rects[] = {{0, 0, 64, 48}, {2, 4, 30, 20}, {10, 6, 17, 9}, {0, 0, 8, 8}, {32, 24, 32, 24}};
-  GstCaps *caps = gst_caps_from_string ("video/x-raw,format=I420,width=64,height=48,framerate=30/1");
+  GstCaps *caps =
+      gst_caps_from_string ("video/x-raw,format=I420,width=64,height=48,framerate=30/1");
   GstElement *p = parse ("appsrc name=src format=time ! dmakitsink name=sink location=" + out +
                          " index-location=" + index);
   auto src = ObjectRef<GstElement>::adopt (gst_bin_get_by_name (GST_BIN (p), "src"));

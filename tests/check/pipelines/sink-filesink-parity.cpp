@@ -164,7 +164,8 @@ GST_START_TEST (test_qtmux)
 {
   for (const char *opts : {"", "faststart=true", "fragment-duration=500",
                            "fragment-duration=500 fragment-mode=first-moov-then-finalise",
-                           "reserved-max-duration=10000000000 reserved-moov-update-period=200000000"})
+                           "reserved-max-duration=10000000000 "
+                           "reserved-moov-update-period=200000000"})
     check_parity (std::string (kAudio) + "qtmux " + opts + " ! SINK");
   check_parity (std::string (kJpeg) + "qtmux ! SINK");
 }
