@@ -9,6 +9,14 @@
  * #GstDmakitSink:lock-memory and #GstDmakitSink:stride-align settings) and
  * accepts #GstVideoMeta, #GstVideoCropMeta and #GstDmakitRoiMeta.
  *
+ * It is a drop-in for filesink: `sync` is FALSE by default, it has
+ * #GstDmakitSink:append, it handles `file://` URIs, and it answers the
+ * SEEKING and POSITION queries and follows BYTES segments and flushes as
+ * filesink does, so muxers that rewrite their headers (wavenc, flacenc,
+ * matroskamux, qtmux) leave the same file. Seeks travel through the write
+ * queue, in order with the data. #GstDmakitSink:index-location adds a text
+ * index of every buffer written (offset, size, timestamps, frame layout).
+ *
  * With #GstDmakitSink:location set, the streaming thread only hands a
  * reference of each buffer to a worker thread through a bounded queue that
  * was allocated when the element started: no heap allocation and no I/O on
@@ -1844,8 +1852,7 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
       gobject_class, PROP_APPEND,
       g_param_spec_boolean ("append", "Append",
                             "Append to an already existing file (as filesink: every write lands "
-                            "at the end; the position, and a flush's truncation, still count "
-                            "from the start of the file)",
+                            "at the end, and a flush still empties the whole file)",
                             FALSE, ready));
   g_object_class_install_property (
       gobject_class, PROP_INDEX_LOCATION,
