@@ -14,7 +14,9 @@
  *  - matroskamux's DateUTC: its creation-time property is set;
  *  - qtmux's creation/modification times (seconds of the wall clock, no way
  *    to set them): the three runs must fall within one wall-clock second; a
- *    triple that crosses a second boundary is run again (at most 8 times). */
+ *    triple that crosses a second boundary is run again (at most 8 times).
+ *    Where every run takes longer than that (valgrind), such a case says it
+ *    was not compared, and only when filesink's two runs differ. */
 #include "elements-util.h"
 
 #include <functional>
@@ -112,9 +114,18 @@ check_parity (const std::string &desc, const std::function<void (GstElement *)> 
     const std::string a = record (desc, "filesink", dir.file ("filesink-1"), drive);
     const std::string b = record (desc, "filesink", dir.file ("filesink-2"), drive);
     const std::string c = record (desc, "dmakitsink", dir.file ("dmakitsink"), drive);
-    if (wall_second () != t0 && attempt < 8) {
+    const bool crossed = wall_second () != t0;
+    if (crossed && attempt < 8) {
       GST_INFO ("%s: runs crossed a wall-clock second, again", desc.c_str ());
       continue;
+    }
+    if (crossed && a != b) {
+      /* every triple took more than a second (valgrind): qtmux's clock
+       * fields cannot be pinned, so there is nothing to compare against */
+      g_print ("%s: NOT COMPARED: 9 triples each crossed a wall-clock second and filesink's "
+               "own two runs differ\n",
+               desc.c_str ());
+      return;
     }
     fail_unless (may_be_empty || a.size () > 0, "%s: filesink wrote nothing", desc.c_str ());
     fail_unless (a == b, "%s: two filesink runs differ (%s): pin that field", desc.c_str (),
