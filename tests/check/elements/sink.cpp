@@ -1081,13 +1081,63 @@ GST_START_TEST (test_append)
 }
 GST_END_TEST;
 
+/* The child of test_no_fd_per_buffer: a fresh process (this program again,
+ * exec'd after fork, so no thread or pool of earlier tests is inherited)
+ * that already runs under RLIMIT_NOFILE 64. Records 70 NV12 frames through a
+ * queue of 60 (a pool of 63 buffers) and exits 0 on EOS with few fds open. */
+static int
+nofile_child (const char *out)
+{
+  gst_init (nullptr, nullptr);
+  const std::string desc = "videotestsrc num-buffers=70 ! "
+                           "video/x-raw,format=NV12,width=320,height=240 ! "
+                           "dmakitsink name=sink max-pending=60 location=" + std::string (out);
+  GstElement *p = gst_parse_launch (desc.c_str (), nullptr);
+  if (!p)
+    return 91;
+  GstBus *bus = gst_element_get_bus (p);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+                                              GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  /* fds open now, with the pool and its 63 buffers alive */
+  guint fds = 0;
+  if (DIR *d = opendir ("/proc/self/fd")) {
+    while (readdir (d))
+      fds++;
+    closedir (d);
+  }
+  int code = 92;
+  if (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS) {
+    code = fds < 40 ? 0 : 93;
+  } else if (m) {
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    gst_message_parse_error (m, &err, &dbg);
+    g_printerr ("child: error from %s: %s (%s)\n", GST_MESSAGE_SRC_NAME (m), err->message, dbg);
+    g_clear_error (&err);
+    g_free (dbg);
+  }
+  g_printerr ("child: %u fds open at EOS\n", fds);
+  if (m)
+    gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  return code;
+}
+
+static gchar *g_self_exe = nullptr;
+
 /* For system-memory caps and no DMA-BUF here, the proposed pool holds plain
  * system memory: no fd per buffer. max-pending=60 asks for 63 buffers, which
- * memfd memory could not have under RLIMIT_NOFILE 64 (in a child). */
+ * memfd memory could not have under RLIMIT_NOFILE 64 (set in a child). */
 GST_START_TEST (test_no_fd_per_buffer)
 {
   TmpDir dir;
   const std::string out = dir.file ("x.nv12");
+  fail_unless (g_self_exe != nullptr);
+  fflush (stdout);
+  fflush (stderr);
   const pid_t pid = fork ();
   fail_unless (pid >= 0);
   if (pid == 0) {
@@ -1096,38 +1146,25 @@ GST_START_TEST (test_no_fd_per_buffer)
     rl.rlim_cur = 64;
     if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
       _exit (90);
-    const std::string desc = "videotestsrc num-buffers=70 ! "
-                             "video/x-raw,format=NV12,width=320,height=240 ! "
-                             "dmakitsink name=sink max-pending=60 location=" + out;
-    GstElement *p = gst_parse_launch (desc.c_str (), nullptr);
-    if (!p)
-      _exit (91);
-    GstBus *bus = gst_element_get_bus (p);
-    gst_element_set_state (p, GST_STATE_PLAYING);
-    GstMessage *m = gst_bus_timed_pop_filtered (
-        bus, 60 * GST_SECOND, GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    int code = 92;
-    guint fds = 0;
-    if (DIR *d = opendir ("/proc/self/fd")) {
-      while (readdir (d))
-        fds++;
-      closedir (d);
-    }
-    if (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS)
-      code = fds < 40 ? 0 : 93;
-    else if (m) {
-      GError *err = nullptr;
-      gchar *dbg = nullptr;
-      gst_message_parse_error (m, &err, &dbg);
-      g_printerr ("child: error from %s: %s (%s)\n", GST_MESSAGE_SRC_NAME (m), err->message, dbg);
-      g_clear_error (&err);
-      g_free (dbg);
-    }
-    g_printerr ("child: %u fds open at EOS\n", fds);
-    _exit (code);
+    char *argv[] = {g_self_exe, const_cast<char *> ("--nofile-child"),
+                    const_cast<char *> (out.c_str ()), nullptr};
+    execv (g_self_exe, argv);
+    _exit (127);
   }
   int status = 0;
-  fail_unless (waitpid (pid, &status, 0) == pid);
+  const gint64 deadline = g_get_monotonic_time () + 90 * G_USEC_PER_SEC;
+  for (;;) {
+    const pid_t r = waitpid (pid, &status, WNOHANG);
+    if (r == pid)
+      break;
+    fail_unless (r == 0, "waitpid: %s", g_strerror (errno));
+    if (g_get_monotonic_time () > deadline) {
+      kill (pid, SIGKILL);
+      waitpid (pid, &status, 0);
+      fail ("the child did not finish in 90 s");
+    }
+    g_usleep (20000);
+  }
   fail_unless (WIFEXITED (status), "the child died");
   fail_unless_equals_int (WEXITSTATUS (status), 0);
   fail_unless_equals_int (read_file (out).size (), 70 * 320 * 240 * 3 / 2);
@@ -1247,4 +1284,15 @@ sink_suite (void)
   return s;
 }
 
-GST_CHECK_MAIN (sink);
+int
+main (int argc, char **argv)
+{
+  /* the path of this program (under valgrind the link names the client
+   * program, not valgrind) */
+  g_self_exe = g_file_read_link ("/proc/self/exe", nullptr);
+  if (argc == 3 && std::strcmp (argv[1], "--nofile-child") == 0)
+    return nofile_child (argv[2]);
+  gst_check_init (&argc, &argv);
+  Suite *s = sink_suite ();
+  return gst_check_run_suite (s, "sink", __FILE__);
+}
