@@ -9,6 +9,14 @@
  * #GstDmakitSink:lock-memory and #GstDmakitSink:stride-align settings) and
  * accepts #GstVideoMeta, #GstVideoCropMeta and #GstDmakitRoiMeta.
  *
+ * It is a drop-in for filesink: `sync` is FALSE by default, it has
+ * #GstDmakitSink:append, it handles `file://` URIs, and it answers the
+ * SEEKING and POSITION queries and follows BYTES segments and flushes as
+ * filesink does, so muxers that rewrite their headers (wavenc, flacenc,
+ * matroskamux, qtmux) leave the same file. Seeks travel through the write
+ * queue, in order with the data. #GstDmakitSink:index-location adds a text
+ * index of every buffer written (offset, size, timestamps, frame layout).
+ *
  * With #GstDmakitSink:location set, the streaming thread only hands a
  * reference of each buffer to a worker thread through a bounded queue that
  * was allocated when the element started: no heap allocation and no I/O on
@@ -37,6 +45,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -92,6 +101,9 @@ constexpr int kStopGraceMs = 1000;
 /* Property values; guarded by the object lock, copied out at start. */
 struct Settings {
   GCharPtr location;
+  GCharPtr uri; /* location as a file:// URI (GstURIHandler) */
+  GCharPtr index_location;
+  bool append = false;
   guint max_pending = kDefaultMaxPending;
   GstDmakitSinkOverrun overrun = GST_DMAKIT_SINK_OVERRUN_BLOCK;
   GstDmakitBackend backend = GST_DMAKIT_BACKEND_AUTO;
@@ -106,9 +118,19 @@ struct Layout {
   GstVideoInfo info{};
 };
 
+/* What a queue entry asks the writer to do. Seeks and truncations travel in
+ * the same queue as the data, so the writer applies them in stream order. */
+enum class Op : guint8 {
+  Write,    /* write buf at the current position */
+  Seek,     /* move the write position to offset (a BYTES segment) */
+  Truncate, /* empty the file and start again at 0 (a flush) */
+};
+
 struct Slot {
-  GstBuffer *buf = nullptr;
+  GstBuffer *buf = nullptr; /* Op::Write only */
   Layout layout;
+  Op op = Op::Write;
+  guint64 offset = 0; /* Op::Seek */
 };
 
 std::uint64_t
@@ -147,11 +169,19 @@ struct Impl {
    * eventfd, which stop() signals, so that stopping never waits for a reader
    * that does not read. -1 for regular files, whose writes do not block. */
   UniqueFd wake_fd;
+  UniqueFd index_fd; /* the sidecar index, or -1 */
+  bool seekable = false; /* lseek() works on fd; constant while writing */
+  bool append = false;   /* opened with O_APPEND; constant while writing */
   std::atomic<bool> stopping{false};
   GThread *worker = nullptr;
 
   /* Streaming thread only. */
   Layout layout;
+  /* Where the next accepted byte will land once the writer gets to it (what
+   * filesink calls its current position): moved by accepted buffers, BYTES
+   * segments and flushes. Mirrored for position queries from other threads. */
+  guint64 pos = 0;
+  std::atomic<guint64> pos_for_query{0};
 
   /* The write queue: a ring of preallocated slots with one producer (the
    * streaming thread) and one consumer (the writer thread). The streaming
@@ -180,6 +210,7 @@ struct Impl {
   /* Worker only. */
   std::vector<iovec> iov;
   std::vector<guint8> staging;
+  guint64 wpos = 0; /* file offset of the next write */
 
   std::atomic<guint64> rendered{0};
   std::atomic<guint64> dropped{0};
@@ -193,6 +224,7 @@ struct Impl {
   std::atomic<guint64> max_enqueue_ns{0}; /* longest hand-off, wall clock, preemption included */
   std::atomic<guint64> write_errors{0};
   std::atomic<guint64> not_written{0};
+  std::atomic<guint64> seeks{0};
 
   Impl () noexcept
   {
@@ -280,14 +312,21 @@ enum {
   PROP_BACKEND,
   PROP_LOCK_MEMORY,
   PROP_STRIDE_ALIGN,
+  PROP_APPEND,
+  PROP_INDEX_LOCATION,
+  PROP_SYNC,
   PROP_STATS,
 };
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
+static void gst_dmakit_sink_uri_handler_init (gpointer g_iface, gpointer iface_data) noexcept;
+
 #define gst_dmakit_sink_parent_class parent_class
-G_DEFINE_TYPE (GstDmakitSink, gst_dmakit_sink, GST_TYPE_BASE_SINK);
+G_DEFINE_TYPE_WITH_CODE (GstDmakitSink, gst_dmakit_sink, GST_TYPE_BASE_SINK,
+                         G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER,
+                                                gst_dmakit_sink_uri_handler_init));
 GST_ELEMENT_REGISTER_DEFINE (dmakitsink, "dmakitsink", GST_RANK_NONE, GST_DMAKIT_TYPE_SINK);
 
 /* ---- writing (worker thread) ------------------------------------------------ */
@@ -416,13 +455,19 @@ frame_rect (GstBuffer *buf, const GstVideoFrame *frame, const GstVideoInfo *caps
   return *w > 0 && *h > 0;
 }
 
+/* What failed: writing data, moving the write position, or the index. */
+enum class Failure { Write, Seek, Index };
+
 struct WriteResult {
   int err = 0;                /* errno of a failed write, or 0 */
   const char *what = nullptr; /* a problem with the buffer itself */
+  Failure kind = Failure::Write;
 };
 
+/* Writes the frame @buf in the default layout of its (cropped) size, which
+ * it stores in @out. */
 static WriteResult
-write_video (Impl *impl, GstBuffer *buf, const GstVideoInfo *info) noexcept
+write_video (Impl *impl, GstBuffer *buf, const GstVideoInfo *info, GstVideoInfo *out_info) noexcept
 {
   WriteResult res;
   MappedVideoFrame frame (info, buf, GST_MAP_READ);
@@ -435,7 +480,7 @@ write_video (Impl *impl, GstBuffer *buf, const GstVideoInfo *info) noexcept
     res.what = "its crop meta lies outside the frame";
     return res;
   }
-  GstVideoInfo out;
+  GstVideoInfo &out = *out_info;
   if (!gst_video_info_set_format (&out, GST_VIDEO_INFO_FORMAT (info), w, h)) {
     res.what = "the cropped size has no valid layout";
     return res;
@@ -524,6 +569,155 @@ write_bytes (Impl *impl, GstBuffer *buf) noexcept
   return res;
 }
 
+static const char kIndexHeader[] =
+    "# dmakitsink index 1: offset size pts duration format width height strides plane-offsets\n";
+
+/* Writes @len bytes to the index; 0 or an errno. Worker thread. */
+static int
+index_write (Impl *impl, const char *p, gsize len) noexcept
+{
+  while (len > 0) {
+    const ssize_t r = ::write (impl->index_fd.get (), p, len);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    if (r == 0)
+      return EIO;
+    p += r;
+    len -= gsize (r);
+  }
+  return 0;
+}
+
+/* Appends to @line (of @cap bytes, at *@n) with snprintf semantics; no
+ * allocation. */
+G_GNUC_PRINTF (4, 5) static void
+line_add (char *line, gsize cap, gsize *n, const char *fmt, ...) noexcept
+{
+  if (*n >= cap)
+    return;
+  va_list ap;
+  va_start (ap, fmt);
+  const int r = g_vsnprintf (line + *n, gulong (cap - *n), fmt, ap);
+  va_end (ap);
+  if (r > 0)
+    *n = MIN (cap, *n + gsize (r));
+}
+
+/* One index line for a buffer written at @offset (see kIndexHeader and
+ * docs/elements.md); @out is the written frame's layout, NULL for a stream
+ * that is not video. Worker thread. */
+static int
+index_add (Impl *impl, guint64 offset, guint64 size, GstBuffer *buf,
+           const GstVideoInfo *out) noexcept
+{
+  char line[512];
+  gsize n = 0;
+  line_add (line, sizeof line, &n, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, offset, size);
+  for (GstClockTime t : {GST_BUFFER_PTS (buf), GST_BUFFER_DURATION (buf)}) {
+    if (GST_CLOCK_TIME_IS_VALID (t))
+      line_add (line, sizeof line, &n, " %" G_GUINT64_FORMAT, guint64 (t));
+    else
+      line_add (line, sizeof line, &n, " -");
+  }
+  if (out) {
+    line_add (line, sizeof line, &n, " %s %d %d ",
+              gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (out)),
+              GST_VIDEO_INFO_WIDTH (out), GST_VIDEO_INFO_HEIGHT (out));
+    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (out); p++)
+      line_add (line, sizeof line, &n, p ? ",%d" : "%d", GST_VIDEO_INFO_PLANE_STRIDE (out, p));
+    line_add (line, sizeof line, &n, " ");
+    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (out); p++)
+      line_add (line, sizeof line, &n, p ? ",%" G_GSIZE_FORMAT : "%" G_GSIZE_FORMAT,
+                GST_VIDEO_INFO_PLANE_OFFSET (out, p));
+  } else {
+    line_add (line, sizeof line, &n, " - - - - -");
+  }
+  if (n >= sizeof line)
+    n = sizeof line - 1;
+  line[n++] = '\n';
+  return index_write (impl, line, n);
+}
+
+/* A BYTES segment: the next write lands at @offset (as filesink, a seek past
+ * the end leaves a hole). With append, writes go to the end whatever the
+ * position, as with filesink's "ab" mode. Worker thread. */
+static WriteResult
+apply_seek (Impl *impl, guint64 offset) noexcept
+{
+  WriteResult res;
+  if (::lseek (impl->fd.get (), off_t (offset), SEEK_SET) == off_t (-1)) {
+    res.err = errno;
+    res.kind = Failure::Seek;
+    return res;
+  }
+  if (!impl->append)
+    impl->wpos = offset;
+  impl->seeks.fetch_add (1, std::memory_order_relaxed);
+  return res;
+}
+
+/* A flush: the file starts again, empty (filesink's FLUSH_STOP), and so does
+ * the index. Worker thread. */
+static WriteResult
+apply_truncate (Impl *impl) noexcept
+{
+  WriteResult res;
+  if (::lseek (impl->fd.get (), 0, SEEK_SET) == off_t (-1) ||
+      ::ftruncate (impl->fd.get (), 0) != 0) {
+    res.err = errno;
+    res.kind = Failure::Seek;
+    return res;
+  }
+  impl->wpos = 0;
+  if (impl->index_fd) {
+    if (::ftruncate (impl->index_fd.get (), 0) != 0 ||
+        ::lseek (impl->index_fd.get (), 0, SEEK_SET) == off_t (-1))
+      res.err = errno;
+    else
+      res.err = index_write (impl, kIndexHeader, sizeof kIndexHeader - 1);
+    if (res.err)
+      res.kind = Failure::Index;
+  }
+  return res;
+}
+
+/* Writes one buffer at the current position, then its index line, then
+ * fsyncs if the buffer asks for it (GST_BUFFER_FLAG_SYNC_AFTER, as
+ * filesink). Worker thread. */
+static WriteResult
+write_entry (Impl *impl, GstBuffer *buf, const Layout &layout) noexcept
+{
+  if (gst_buffer_get_size (buf) == 0)
+    return WriteResult{};
+  const guint64 at = impl->wpos;
+  const guint64 before = impl->bytes_written.load (std::memory_order_relaxed);
+  GstVideoInfo out;
+  WriteResult res = layout.video ? write_video (impl, buf, &layout.info, &out)
+                                 : write_bytes (impl, buf);
+  const guint64 size = impl->bytes_written.load (std::memory_order_relaxed) - before;
+  impl->wpos += size;
+  if (res.err != 0 || res.what)
+    return res;
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_SYNC_AFTER)) {
+    int r;
+    do
+      r = ::fsync (impl->fd.get ());
+    while (r != 0 && errno == EINTR);
+    if (r != 0 && errno != EINVAL && errno != EROFS) /* not syncable (pipe, ...): nothing to do */
+      res.err = errno;
+  }
+  if (res.err == 0 && impl->index_fd) {
+    if (const int e = index_add (impl, at, size, buf, layout.video ? &out : nullptr)) {
+      res.err = e;
+      res.kind = Failure::Index;
+    }
+  }
+  return res;
+}
+
 static void
 post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf,
                   guint64 not_written) noexcept
@@ -531,7 +725,23 @@ post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed
   Impl *impl = self->impl;
   const guint64 written = impl->written.load ();
   const char *location = impl->run.location.get ();
-  if (res.err == ECANCELED) {
+  if (res.kind == Failure::Seek) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SEEK,
+                       ("Error while seeking in \"%s\": %s. %" G_GUINT64_FORMAT
+                        " accepted buffers were not written (%" G_GUINT64_FORMAT
+                        " were written).",
+                        location, g_strerror (res.err), not_written, written),
+                       ("lseek/ftruncate failed: errno %d, %" G_GUINT64_FORMAT " bytes written",
+                        res.err, impl->bytes_written.load ()));
+  } else if (res.kind == Failure::Index) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+                       ("Could not write the index \"%s\": %s. %" G_GUINT64_FORMAT
+                        " accepted buffers were not written (%" G_GUINT64_FORMAT
+                        " were written).",
+                        impl->run.index_location.get (), g_strerror (res.err), not_written,
+                        written),
+                       ("index write failed: errno %d", res.err));
+  } else if (res.err == ECANCELED) {
     /* Stopping, and the output took no data for kStopGraceMs: a warning,
      * since the application asked to stop. */
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
@@ -586,9 +796,10 @@ fail_worker (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf)
   guint64 h = impl->head.load ();
   discarded.reserve (t - h);
   for (; h != t; h++)
-    discarded.push_back (std::exchange (impl->slots[h % impl->capacity].buf, nullptr));
+    if (GstBuffer *b = std::exchange (impl->slots[h % impl->capacity].buf, nullptr))
+      discarded.push_back (b); /* seeks and truncations carry no buffer */
   impl->head.store (t);
-  const guint64 not_written = 1 + discarded.size ();
+  const guint64 not_written = (failed_buf ? 1 : 0) + discarded.size ();
   if (res.err != ECANCELED) /* giving up at stop is not a write error */
     impl->write_errors.fetch_add (1, std::memory_order_relaxed);
   impl->not_written.fetch_add (not_written, std::memory_order_relaxed);
@@ -635,24 +846,32 @@ worker_main (gpointer data) noexcept
     Slot slot;
     slot.buf = std::exchange (s.buf, nullptr);
     slot.layout = s.layout;
+    slot.op = s.op;
+    slot.offset = s.offset;
     impl->head.store (h + 1, std::memory_order_release);
     wake_producer (impl);
 
     if (!impl->failing.load ()) {
       WriteResult res;
-      if (gst_buffer_get_size (slot.buf) == 0)
-        res = WriteResult{};
-      else if (slot.layout.video)
-        res = write_video (impl, slot.buf, &slot.layout.info);
-      else
-        res = write_bytes (impl, slot.buf);
+      switch (slot.op) {
+        case Op::Seek:
+          res = apply_seek (impl, slot.offset);
+          break;
+        case Op::Truncate:
+          res = apply_truncate (impl);
+          break;
+        case Op::Write:
+          res = write_entry (impl, slot.buf, slot.layout);
+          break;
+      }
       if (res.err != 0 || res.what)
         fail_worker (self, res, slot.buf);
-      else
+      else if (slot.op == Op::Write)
         impl->written.fetch_add (1, std::memory_order_relaxed);
     }
     /* Back to its pool, from this thread. */
-    gst_buffer_unref (slot.buf);
+    if (slot.buf)
+      gst_buffer_unref (slot.buf);
   }
   impl->busy.store (false);
   notify_drained (impl);
@@ -662,13 +881,150 @@ worker_main (gpointer data) noexcept
 
 /* ---- streaming thread -------------------------------------------------------- */
 
+/* DMA-BUF or dmakit memory, or a buffer of a dmakit pool (the one we
+ * proposed: upstream produced straight into it, whatever its memory). */
 static bool
 is_zero_copy_memory (GstBuffer *buf) noexcept
 {
   if (gst_buffer_n_memory (buf) == 0)
     return false;
+  if (buf->pool && GST_DMAKIT_IS_BUFFER_POOL (buf->pool))
+    return true;
   GstMemory *m = gst_buffer_peek_memory (buf, 0);
   return gst_is_dmabuf_memory (m) || gst_is_dmakit_memory (m);
+}
+
+/* The size the writer will write for @buf (what moves the position): the
+ * default layout of the cropped frame for video, else the buffer's size. */
+static guint64
+written_size (GstBuffer *buf, const Layout &layout) noexcept
+{
+  if (!layout.video)
+    return gst_buffer_get_size (buf);
+  if (gst_buffer_get_size (buf) == 0)
+    return 0;
+  const GstVideoInfo *info = &layout.info;
+  guint fw = GST_VIDEO_INFO_WIDTH (info), fh = GST_VIDEO_INFO_HEIGHT (info);
+  if (GstVideoMeta *vm = gst_buffer_get_video_meta (buf)) {
+    fw = vm->width;
+    fh = vm->height;
+  }
+  guint x = 0, y = 0, w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  if (GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (buf)) {
+    x = cm->x;
+    y = cm->y;
+    w = cm->width;
+    h = cm->height;
+  } else if (GstDmakitRoiMeta *rm = gst_buffer_get_dmakit_roi_meta (buf, GST_DMAKIT_ROI_TYPE_CROP,
+                                                                     -1)) {
+    x = rm->x;
+    y = rm->y;
+    w = rm->w;
+    h = rm->h;
+  }
+  if (x >= fw || y >= fh)
+    return 0; /* the writer refuses it */
+  w = MIN (w, fw - x);
+  h = MIN (h, fh - y);
+  GstVideoInfo out;
+  if (w == 0 || h == 0 || !gst_video_info_set_format (&out, GST_VIDEO_INFO_FORMAT (info), w, h))
+    return 0;
+  return GST_VIDEO_INFO_SIZE (&out);
+}
+
+enum class Push { Queued, Dropped, Error, Flushing };
+
+/* Hands an entry to the writer. Streaming thread, no lock taken, no
+ * allocation. A buffer (Op::Write) follows `overrun` when the queue is full
+ * and, woken by unlock(), waits for preroll as basesink asks (render holds
+ * the PREROLL lock). A seek or truncation must never be lost, or the file
+ * would differ from filesink's: it always waits for room, also while
+ * flushing (FLUSH_STOP itself queues one). Such entries exist only for
+ * seekable outputs (regular files, devices), whose writer never stalls, so
+ * that wait is bounded by the disk. */
+static Push
+push_entry (GstDmakitSink *self, GstBuffer *buf, Op op, guint64 offset) noexcept
+{
+  Impl *impl = self->impl;
+  const bool control = op != Op::Write;
+  guint64 t0 = now_ns ();
+  Push ret = Push::Error;
+  guint64 depth = 0;
+  const guint64 cap = impl->capacity;
+  guint64 t_wait = 0;
+  auto end_wait = [&] (guint64 now) noexcept {
+    if (t_wait) {
+      atomic_max (impl->max_block_ns, now - t_wait);
+      impl->block_start_ns.store (0, std::memory_order_relaxed);
+      t_wait = 0;
+    }
+  };
+  for (;;) {
+    impl->in_push.store (1);
+    if (impl->failed.load ()) {
+      impl->in_push.store (0);
+      ret = Push::Error;
+      break;
+    }
+    if (!impl->failing.load ()) {
+      const guint64 t = impl->tail.load (std::memory_order_relaxed);
+      const guint64 h = impl->head.load (std::memory_order_acquire);
+      if (t - h < cap) {
+        Slot &s = impl->slots[t % cap];
+        s.buf = buf ? gst_buffer_ref (buf) : nullptr;
+        s.layout = impl->layout;
+        s.op = op;
+        s.offset = offset;
+        impl->tail.store (t + 1, std::memory_order_release);
+        impl->in_push.store (0);
+        wake_writer (impl);
+        depth = t + 1 - h;
+        ret = Push::Queued;
+        break;
+      }
+    }
+    impl->in_push.store (0);
+    if (!control && impl->flushing.load ()) {
+      /* unlock() was called: a flush, a stop, or PLAYING -> PAUSED, which
+       * unlocks render too. As basesink asks, wait for preroll: it returns
+       * FLUSHING on a flush or stop, and OK once PLAYING again, when the
+       * buffer must still be queued (returning FLUSHING there would stop
+       * upstream's streaming for good). Called with the PREROLL lock, which
+       * basesink holds around render. The pause is not a wait for room. */
+      end_wait (now_ns ());
+      if (gst_base_sink_wait_preroll (GST_BASE_SINK (self)) != GST_FLOW_OK) {
+        ret = Push::Flushing;
+        break;
+      }
+      t0 = now_ns ();
+      continue;
+    }
+    if (!control && !impl->failing.load () &&
+        impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
+      ret = Push::Dropped;
+      break;
+    }
+    /* overrun=block with a full queue, a seek waiting for room, or the
+     * writer reporting a failure: sleep until a slot frees up or the state
+     * changes */
+    if (t_wait == 0) {
+      t_wait = now_ns ();
+      impl->block_start_ns.store (t_wait, std::memory_order_relaxed);
+    }
+    const int seq = impl->space_seq.load ();
+    impl->producer_waiting.store (1);
+    const bool recheck = impl->failed.load () || (!control && impl->flushing.load ()) ||
+                         (!impl->failing.load () && impl->tail.load () - impl->head.load () < cap);
+    if (!recheck)
+      futex_wait (&impl->space_seq, seq);
+    impl->producer_waiting.store (0);
+  }
+  const guint64 t1 = now_ns ();
+  atomic_max (impl->max_enqueue_ns, t1 - t0);
+  end_wait (t1);
+  if (ret == Push::Queued)
+    atomic_max (impl->max_queue_depth, depth);
+  return ret;
 }
 
 static GstFlowReturn
@@ -685,90 +1041,26 @@ gst_dmakit_sink_render (GstBaseSink *sink, GstBuffer *buf) noexcept
     return GST_FLOW_OK;
   }
 
-  guint64 t0 = now_ns ();
-  GstFlowReturn ret = GST_FLOW_OK;
-  bool accepted = false, dropped = false;
-  guint64 depth = 0;
-  const guint64 cap = impl->capacity;
-  guint64 t_wait = 0;
-  auto end_wait = [&] (guint64 now) noexcept {
-    if (t_wait) {
-      atomic_max (impl->max_block_ns, now - t_wait);
-      impl->block_start_ns.store (0, std::memory_order_relaxed);
-      t_wait = 0;
+  switch (push_entry (self, buf, Op::Write, 0)) {
+    case Push::Queued:
+      impl->rendered.fetch_add (1, std::memory_order_relaxed);
+      if (zc)
+        impl->zero_copy.fetch_add (1, std::memory_order_relaxed);
+      impl->pos += written_size (buf, impl->layout);
+      impl->pos_for_query.store (impl->pos, std::memory_order_relaxed);
+      return GST_FLOW_OK;
+    case Push::Dropped: {
+      const guint64 n = impl->dropped.fetch_add (1, std::memory_order_relaxed) + 1;
+      GST_CAT_LOG_OBJECT (GST_CAT_PERFORMANCE, self,
+                          "write queue full: dropped buffer %" G_GUINT64_FORMAT, n);
+      return GST_FLOW_OK;
     }
-  };
-  for (;;) {
-    impl->in_push.store (1);
-    if (impl->failed.load ()) {
-      impl->in_push.store (0);
-      ret = GST_FLOW_ERROR;
+    case Push::Flushing:
+      return GST_FLOW_FLUSHING;
+    case Push::Error:
       break;
-    }
-    if (!impl->failing.load ()) {
-      const guint64 t = impl->tail.load (std::memory_order_relaxed);
-      const guint64 h = impl->head.load (std::memory_order_acquire);
-      if (t - h < cap) {
-        Slot &s = impl->slots[t % cap];
-        s.buf = gst_buffer_ref (buf);
-        s.layout = impl->layout;
-        impl->tail.store (t + 1, std::memory_order_release);
-        impl->in_push.store (0);
-        wake_writer (impl);
-        depth = t + 1 - h;
-        accepted = true;
-        break;
-      }
-    }
-    impl->in_push.store (0);
-    if (impl->flushing.load ()) {
-      /* unlock() was called: a flush, a stop, or PLAYING -> PAUSED, which
-       * unlocks render too. As basesink asks, wait for preroll: it returns
-       * FLUSHING on a flush or stop, and OK once PLAYING again, when the
-       * buffer must still be queued (returning FLUSHING there would stop
-       * upstream's streaming for good). Called with the PREROLL lock, which
-       * basesink holds around render. The pause is not a wait for room. */
-      end_wait (now_ns ());
-      ret = gst_base_sink_wait_preroll (sink);
-      if (ret != GST_FLOW_OK)
-        break;
-      t0 = now_ns ();
-      continue;
-    }
-    if (!impl->failing.load () &&
-        impl->overrun.load (std::memory_order_relaxed) == GST_DMAKIT_SINK_OVERRUN_DROP) {
-      dropped = true;
-      break;
-    }
-    /* overrun=block with a full queue, or the writer reporting a failure:
-     * sleep until a slot frees up or the state changes */
-    if (t_wait == 0) {
-      t_wait = now_ns ();
-      impl->block_start_ns.store (t_wait, std::memory_order_relaxed);
-    }
-    const int seq = impl->space_seq.load ();
-    impl->producer_waiting.store (1);
-    const bool recheck = impl->failed.load () || impl->flushing.load () ||
-                         (!impl->failing.load () && impl->tail.load () - impl->head.load () < cap);
-    if (!recheck)
-      futex_wait (&impl->space_seq, seq);
-    impl->producer_waiting.store (0);
   }
-  const guint64 t1 = now_ns ();
-  atomic_max (impl->max_enqueue_ns, t1 - t0);
-  end_wait (t1);
-
-  if (accepted) {
-    impl->rendered.fetch_add (1, std::memory_order_relaxed);
-    if (zc)
-      impl->zero_copy.fetch_add (1, std::memory_order_relaxed);
-    atomic_max (impl->max_queue_depth, depth);
-  } else if (dropped) {
-    const guint64 n = impl->dropped.fetch_add (1, std::memory_order_relaxed) + 1;
-    GST_CAT_LOG_OBJECT (GST_CAT_PERFORMANCE, self,
-                        "write queue full: dropped buffer %" G_GUINT64_FORMAT, n);
-  }
-  return ret;
+  return GST_FLOW_ERROR;
 }
 
 static gboolean
@@ -882,6 +1174,105 @@ gst_dmakit_sink_unlock_stop (GstBaseSink *sink) noexcept
   return TRUE;
 }
 
+/* As filesink: a BYTES segment whose start is not the current position moves
+ * the write position there (muxers go back to fix their headers this way),
+ * and FLUSH_STOP empties a seekable file and starts again at 0. Both are
+ * entries of the write queue, so the writer applies them in order with the
+ * data and this thread does no I/O. Serialized events come here from the
+ * streaming thread with the stream lock held, in order with render. */
+static gboolean
+gst_dmakit_sink_event (GstBaseSink *sink, GstEvent *event) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  if (impl->writing) {
+    switch (GST_EVENT_TYPE (event)) {
+      case GST_EVENT_SEGMENT: {
+        const GstSegment *segment = nullptr;
+        gst_event_parse_segment (event, &segment);
+        if (segment->format != GST_FORMAT_BYTES || guint64 (segment->start) == impl->pos)
+          break;
+        if (!impl->seekable) {
+          GST_ELEMENT_ERROR (self, RESOURCE, SEEK,
+                             ("Error while seeking in \"%s\": it is not seekable (a pipe, "
+                              "FIFO, socket or terminal).",
+                              impl->run.location.get ()),
+                             ("BYTES segment starts at %" G_GUINT64_FORMAT
+                              ", the position is %" G_GUINT64_FORMAT,
+                              guint64 (segment->start), impl->pos));
+          gst_event_unref (event);
+          return FALSE;
+        }
+        GST_DEBUG_OBJECT (self, "seek from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT,
+                          impl->pos, guint64 (segment->start));
+        if (push_entry (self, nullptr, Op::Seek, guint64 (segment->start)) != Push::Queued) {
+          GST_DEBUG_OBJECT (self, "seek not queued: writing failed (error posted)");
+          gst_event_unref (event);
+          return FALSE;
+        }
+        impl->pos = guint64 (segment->start);
+        impl->pos_for_query.store (impl->pos, std::memory_order_relaxed);
+        break;
+      }
+      case GST_EVENT_FLUSH_STOP:
+        if (impl->pos != 0 && impl->seekable) {
+          if (push_entry (self, nullptr, Op::Truncate, 0) != Push::Queued)
+            GST_DEBUG_OBJECT (self, "truncation not queued: writing failed (error posted)");
+          impl->pos = 0;
+          impl->pos_for_query.store (0, std::memory_order_relaxed);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return GST_BASE_SINK_CLASS (parent_class)->event (sink, event);
+}
+
+/* As filesink: POSITION in bytes, FORMATS, URI, and SEEKING (seekable in
+ * BYTES when the output is); other formats are basesink's (a TIME position,
+ * which filesink refuses, keeps working). */
+static gboolean
+gst_dmakit_sink_query (GstBaseSink *sink, GstQuery *query) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (sink);
+  Impl *impl = self->impl;
+  GstFormat format = GST_FORMAT_UNDEFINED;
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_POSITION:
+      gst_query_parse_position (query, &format, nullptr);
+      if (format != GST_FORMAT_DEFAULT && format != GST_FORMAT_BYTES)
+        break;
+      gst_query_set_position (query, GST_FORMAT_BYTES,
+                              gint64 (impl->pos_for_query.load (std::memory_order_relaxed)));
+      return TRUE;
+    case GST_QUERY_FORMATS:
+      gst_query_set_formats (query, 2, GST_FORMAT_DEFAULT, GST_FORMAT_BYTES);
+      return TRUE;
+    case GST_QUERY_URI: {
+      ObjectLocker lock (self);
+      gst_query_set_uri (query, impl->settings.uri.get ());
+      return TRUE;
+    }
+    case GST_QUERY_SEEKING: {
+      gst_query_parse_seeking (query, &format, nullptr, nullptr, nullptr);
+      bool seekable;
+      {
+        ObjectLocker lock (self);
+        seekable = impl->writing && impl->seekable;
+      }
+      if (format == GST_FORMAT_BYTES || format == GST_FORMAT_DEFAULT)
+        gst_query_set_seeking (query, GST_FORMAT_BYTES, seekable, 0, -1);
+      else
+        gst_query_set_seeking (query, format, FALSE, 0, -1);
+      return TRUE;
+    }
+    default:
+      break;
+  }
+  return GST_BASE_SINK_CLASS (parent_class)->query (sink, query);
+}
+
 /* ---- allocation ----------------------------------------------------------- */
 
 static gboolean
@@ -905,6 +1296,7 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   ObjectRef<GstAllocator> allocator;
   bool writing, lock_memory;
   guint max_pending, stride_align;
+  GstDmakitBackend wanted;
   {
     ObjectLocker lock (self);
     allocator = impl->allocator;
@@ -912,6 +1304,7 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
     max_pending = impl->run.max_pending;
     lock_memory = impl->run.lock_memory;
     stride_align = impl->run.stride_align;
+    wanted = impl->run.backend;
   }
 
   /* What we hold: the queue, the buffer the worker writes, the last sample,
@@ -922,9 +1315,16 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   const guint size = guint (GST_VIDEO_INFO_SIZE (&info));
   GstCapsFeatures *f = gst_caps_get_features (caps, 0);
   const bool dmabuf_caps = f && gst_caps_features_contains (f, GST_CAPS_FEATURE_MEMORY_DMABUF);
-  if (!need_pool || !allocator ||
-      (dmabuf_caps &&
-       gst_dmakit_allocator_get_backend (allocator.get ()) == GST_DMAKIT_BACKEND_MEMFD)) {
+  const bool fallback = allocator && gst_dmakit_allocator_get_backend (allocator.get ()) ==
+                                         GST_DMAKIT_BACKEND_MEMFD;
+  if (need_pool && !dmabuf_caps &&
+      (!allocator || (fallback && wanted == GST_DMAKIT_BACKEND_AUTO))) {
+    /* System-memory caps and no DMA-BUF here: nothing asked for an fd, and
+     * the memfd fallback would cost one per buffer (max-pending + 3 of them,
+     * enough to exhaust a small RLIMIT_NOFILE). Plain system memory, in our
+     * pool. An explicit backend=memfd still gets memfd memory. */
+    allocator.reset (gst_allocator_find (GST_ALLOCATOR_SYSMEM));
+  } else if (!need_pool || !allocator || (dmabuf_caps && fallback)) {
     if (need_pool && allocator)
       GST_INFO_OBJECT (self, "no DMA-BUF backend here: no pool for %" GST_PTR_FORMAT, caps);
     gst_query_add_allocation_pool (query, nullptr, size, min, 0);
@@ -932,6 +1332,8 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   }
 
   auto pool = ObjectRef<GstBufferPool>::adopt (gst_dmakit_buffer_pool_new ());
+  /* the pool posts its errors (activation, exhaustion) on our bus */
+  gst_dmakit_buffer_pool_set_element (pool.get (), GST_ELEMENT (self));
   GstStructure *config = gst_buffer_pool_get_config (pool.get ());
   gst_buffer_pool_config_set_params (config, caps, size, min, 0);
   gst_buffer_pool_config_set_allocator (config, allocator.get (), nullptr);
@@ -952,8 +1354,11 @@ gst_dmakit_sink_propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept
   }
   gst_query_add_allocation_pool (query, pool.get (), size, min, 0);
   gst_query_add_allocation_param (query, allocator.get (), nullptr);
-  GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool (%s) min %u for %" GST_PTR_FORMAT,
-                    backend_nick (allocator.get ()), min, caps);
+  const char *nick = gst_is_dmakit_allocator (allocator.get ()) ? backend_nick (allocator.get ())
+                                                                 : "system";
+  impl->backend.store (nick);
+  GST_DEBUG_OBJECT (self, "proposed GstDmakitBufferPool (%s) min %u for %" GST_PTR_FORMAT, nick,
+                    min, caps);
   return TRUE;
 }
 
@@ -965,7 +1370,7 @@ reset_stats (Impl *impl) noexcept
   for (auto *a : {&impl->rendered, &impl->dropped, &impl->written, &impl->zero_copy,
                   &impl->copies, &impl->bytes_written, &impl->max_queue_depth,
                   &impl->max_block_ns, &impl->max_enqueue_ns, &impl->write_errors,
-                  &impl->not_written})
+                  &impl->not_written, &impl->seeks})
     a->store (0);
 }
 
@@ -979,8 +1384,10 @@ release_run_state (GstDmakitSink *self) noexcept
     ObjectLocker lock (self);
     allocator = std::move (impl->allocator);
     impl->writing = false;
+    impl->seekable = false;
   }
   impl->wake_fd.reset ();
+  impl->index_fd.reset ();
   impl->fd.reset ();
   impl->slots.reset ();
   impl->capacity = 0;
@@ -995,6 +1402,8 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
   {
     ObjectLocker lock (self);
     run.location.reset (g_strdup (impl->settings.location.get ()));
+    run.index_location.reset (g_strdup (impl->settings.index_location.get ()));
+    run.append = impl->settings.append;
     run.max_pending = impl->settings.max_pending;
     run.overrun = impl->settings.overrun;
     run.backend = impl->settings.backend;
@@ -1002,8 +1411,19 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     run.stride_align = impl->settings.stride_align;
   }
   reset_stats (impl);
+  /* Register the metas render and the writer look up now: a first lookup
+   * registers the type, which allocates (render must not). */
+  (void) gst_video_meta_get_info ();
+  (void) gst_video_crop_meta_get_info ();
+  (void) gst_dmakit_roi_meta_get_info ();
+  (void) GST_VIDEO_META_API_TYPE;
+  (void) GST_VIDEO_CROP_META_API_TYPE;
+  (void) GST_DMAKIT_ROI_META_API_TYPE;
   impl->block_start_ns.store (0);
   impl->layout = Layout{};
+  impl->pos = 0;
+  impl->pos_for_query.store (0);
+  impl->wpos = 0;
 
   GErrorPtr err;
   auto allocator = ObjectRef<GstAllocator>::adopt (
@@ -1032,7 +1452,11 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
   if (location.empty ())
     return TRUE;
 
-  impl->fd.reset (::open (location.c_str (), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  /* As filesink: truncate, or with append add to the end (O_APPEND: every
+   * write lands at the end, whatever the position). */
+  const bool append = impl->run.append;
+  const int mode = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  impl->fd.reset (::open (location.c_str (), mode, 0666));
   if (!impl->fd) {
     const int e = errno;
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
@@ -1041,6 +1465,35 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
                        ("open() failed: errno %d", e));
     release_run_state (self);
     return FALSE;
+  }
+  impl->append = append;
+  /* As filesink: seekable if a seek to 0 works; the position starts at 0
+   * (also with append, where it counts the bytes of this run). The writer's
+   * own file offset starts at the end when appending. */
+  const bool seekable = ::lseek (impl->fd.get (), 0, SEEK_SET) != off_t (-1);
+  if (append && seekable) {
+    const off_t end = ::lseek (impl->fd.get (), 0, SEEK_END);
+    impl->wpos = end > 0 ? guint64 (end) : 0;
+  }
+  const char *index_location = impl->run.index_location.get ();
+  if (index_location && *index_location) {
+    impl->index_fd.reset (::open (index_location, mode, 0666));
+    struct stat ist;
+    int e = 0;
+    if (!impl->index_fd)
+      e = errno;
+    else if (fstat (impl->index_fd.get (), &ist) != 0)
+      e = errno;
+    else if (ist.st_size == 0)
+      e = index_write (impl, kIndexHeader, sizeof kIndexHeader - 1);
+    if (e) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+                         ("Could not open the index \"%s\" for writing: %s.", index_location,
+                          g_strerror (e)),
+                         ("open()/write() failed: errno %d", e));
+      release_run_state (self);
+      return FALSE;
+    }
   }
   /* Not a regular file (a pipe, FIFO, socket or device): write it
    * non-blocking, so that the writer can also watch for stop(). */
@@ -1084,9 +1537,11 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
   }
   {
     ObjectLocker lock (self);
+    impl->seekable = seekable;
     impl->writing = true;
   }
-  GST_INFO_OBJECT (self, "writing to %s%s, queue of %u, overrun=%s", location.c_str (),
+  GST_INFO_OBJECT (self, "writing to %s%s%s%s, queue of %u, overrun=%s", location.c_str (),
+                   append ? " (append)" : "", seekable ? "" : " (not seekable)",
                    impl->wake_fd ? " (not a regular file: non-blocking)" : "", impl->capacity,
                    impl->run.overrun == GST_DMAKIT_SINK_OVERRUN_DROP ? "drop" : "block");
   return TRUE;
@@ -1144,8 +1599,95 @@ build_stats (GstDmakitSink *self) noexcept
       "blocked-ns", G_TYPE_UINT64, blocked,
       "max-enqueue-ns", G_TYPE_UINT64, impl->max_enqueue_ns.load (),
       "write-errors", G_TYPE_UINT64, impl->write_errors.load (), "not-written", G_TYPE_UINT64,
-      impl->not_written.load (), "backend", G_TYPE_STRING,
-      impl->backend.load (), nullptr);
+      impl->not_written.load (), "seeks", G_TYPE_UINT64, impl->seeks.load (), "backend",
+      G_TYPE_STRING, impl->backend.load (), nullptr);
+}
+
+/* Sets location and the URI that goes with it; with the object lock (so it
+ * logs nothing: logging an object takes its lock). As filesink, refused
+ * while a file is open (the location is read at start). */
+static bool
+set_location_locked (GstDmakitSink *self, const gchar *location, GError **error) noexcept
+{
+  Impl *impl = self->impl;
+  if (impl->writing) {
+    g_set_error_literal (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+                         "Changing the location of dmakitsink while a file is open is not "
+                         "supported");
+    return false;
+  }
+  impl->settings.location.reset (g_strdup (location));
+  impl->settings.uri.reset (location ? gst_filename_to_uri (location, nullptr) : nullptr);
+  return true;
+}
+
+/* ---- GstURIHandler (file://, like filesink) --------------------------------- */
+
+static GstURIType
+gst_dmakit_sink_uri_get_type (GType) noexcept
+{
+  return GST_URI_SINK;
+}
+
+static const gchar *const *
+gst_dmakit_sink_uri_get_protocols (GType) noexcept
+{
+  static const gchar *const protocols[] = {"file", nullptr};
+  return protocols;
+}
+
+static gchar *
+gst_dmakit_sink_uri_get_uri (GstURIHandler *handler) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (handler);
+  ObjectLocker lock (self);
+  return g_strdup (self->impl->settings.uri.get ());
+}
+
+/* As filesink: file:///path and file://localhost/path, percent-escapes
+ * decoded; the bare "file://" (how applications probe for a handler)
+ * clears the location; anything else must name an absolute path. */
+static gboolean
+gst_dmakit_sink_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error) noexcept
+{
+  GstDmakitSink *self = GST_DMAKIT_SINK (handler);
+  GCharPtr location;
+  if (g_str_has_prefix (uri, "file://localhost/")) {
+    GCharPtr tmp (g_strconcat ("file://", uri + strlen ("file://localhost"), nullptr));
+    location.reset (gst_uri_get_location (tmp.get ()));
+  } else if (std::strcmp (uri, "file://") == 0) {
+    ObjectLocker lock (self);
+    return set_location_locked (self, nullptr, error);
+  } else {
+    location.reset (gst_uri_get_location (uri));
+  }
+  if (!location) {
+    g_set_error_literal (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "File URI without location");
+    return FALSE;
+  }
+  if (!g_path_is_absolute (location.get ())) {
+    g_set_error_literal (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+                         "File URI location must be an absolute path");
+    return FALSE;
+  }
+  bool ok;
+  {
+    ObjectLocker lock (self);
+    ok = set_location_locked (self, location.get (), error);
+  }
+  if (ok)
+    g_object_notify (G_OBJECT (self), "location");
+  return ok;
+}
+
+static void
+gst_dmakit_sink_uri_handler_init (gpointer g_iface, gpointer) noexcept
+{
+  auto *iface = static_cast<GstURIHandlerInterface *> (g_iface);
+  iface->get_type = gst_dmakit_sink_uri_get_type;
+  iface->get_protocols = gst_dmakit_sink_uri_get_protocols;
+  iface->get_uri = gst_dmakit_sink_uri_get_uri;
+  iface->set_uri = gst_dmakit_sink_uri_set_uri;
 }
 
 static void
@@ -1154,11 +1696,28 @@ gst_dmakit_sink_set_property (GObject *object, guint prop_id, const GValue *valu
 {
   GstDmakitSink *self = GST_DMAKIT_SINK (object);
   Impl *impl = self->impl;
+  if (prop_id == PROP_SYNC) { /* basesink's, which takes the object lock */
+    gst_base_sink_set_sync (GST_BASE_SINK (self), g_value_get_boolean (value));
+    return;
+  }
+  if (prop_id == PROP_LOCATION) {
+    bool ok;
+    {
+      ObjectLocker lock (self);
+      ok = set_location_locked (self, g_value_get_string (value), nullptr);
+    }
+    if (!ok)
+      GST_WARNING_OBJECT (self, "cannot change the location while a file is open: keeping it");
+    return;
+  }
   ObjectLocker lock (self);
   Settings &s = impl->settings;
   switch (prop_id) {
-    case PROP_LOCATION:
-      s.location.reset (g_value_dup_string (value));
+    case PROP_APPEND:
+      s.append = g_value_get_boolean (value);
+      break;
+    case PROP_INDEX_LOCATION:
+      s.index_location.reset (g_value_dup_string (value));
       break;
     case PROP_MAX_PENDING:
       s.max_pending = g_value_get_uint (value);
@@ -1197,6 +1756,10 @@ gst_dmakit_sink_get_property (GObject *object, guint prop_id, GValue *value,
     g_value_take_boxed (value, build_stats (self));
     return;
   }
+  if (prop_id == PROP_SYNC) {
+    g_value_set_boolean (value, gst_base_sink_get_sync (GST_BASE_SINK (self)));
+    return;
+  }
   ObjectLocker lock (self);
   const Settings &s = self->impl->settings;
   switch (prop_id) {
@@ -1218,6 +1781,12 @@ gst_dmakit_sink_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_STRIDE_ALIGN:
       g_value_set_uint (value, s.stride_align);
       break;
+    case PROP_APPEND:
+      g_value_set_boolean (value, s.append);
+      break;
+    case PROP_INDEX_LOCATION:
+      g_value_set_string (value, s.index_location.get ());
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1235,6 +1804,8 @@ static void
 gst_dmakit_sink_init (GstDmakitSink *self)
 {
   self->impl = new_impl ();
+  /* as filesink and fakesink: write as fast as the data comes */
+  gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
 }
 
 static void
@@ -1267,7 +1838,28 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
       gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
                            "File to write to (frames in default layout, cropped); none: consume "
-                           "and count only. Read when the element starts",
+                           "and count only. Read when the element starts; cannot change while "
+                           "a file is open",
+                           nullptr, ready));
+  /* GstBaseSink's sync, with filesink's and fakesink's default (FALSE): the
+   * same name in this class shadows the parent's, so that gst-inspect and
+   * g_param_spec_get_default_value() say what a new element does. */
+  g_object_class_install_property (
+      gobject_class, PROP_SYNC,
+      g_param_spec_boolean ("sync", "Sync", "Sync on the clock", FALSE,
+                            GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property (
+      gobject_class, PROP_APPEND,
+      g_param_spec_boolean ("append", "Append",
+                            "Append to an already existing file (as filesink: every write lands "
+                            "at the end, and a flush still empties the whole file)",
+                            FALSE, ready));
+  g_object_class_install_property (
+      gobject_class, PROP_INDEX_LOCATION,
+      g_param_spec_string ("index-location", "Index location",
+                           "Sidecar index to write next to the recording, one text line per "
+                           "buffer: offset size pts duration format width height strides "
+                           "plane-offsets (see the element documentation); none: no index",
                            nullptr, ready));
   g_object_class_install_property (
       gobject_class, PROP_MAX_PENDING,
@@ -1306,7 +1898,7 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
                           "rendered, dropped, written, zero-copy, copies, bytes-written, "
                           "queue-depth, max-queue-depth, max-block-ns (longest wait for room), "
                           "max-enqueue-ns (longest hand-off to the writer), write-errors, "
-                          "not-written, backend",
+                          "not-written, seeks (BYTES segments applied), backend",
                           GST_TYPE_STRUCTURE,
                           GParamFlags (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
@@ -1325,6 +1917,8 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
   sink_class->unlock = gst_dmakit_sink_unlock;
   sink_class->unlock_stop = gst_dmakit_sink_unlock_stop;
   sink_class->propose_allocation = gst_dmakit_sink_propose_allocation;
+  sink_class->event = gst_dmakit_sink_event;
+  sink_class->query = gst_dmakit_sink_query;
 
   gst_type_mark_as_plugin_api (GST_DMAKIT_TYPE_SINK_OVERRUN, GstPluginAPIFlags (0));
 }
