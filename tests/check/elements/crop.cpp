@@ -152,7 +152,7 @@ GST_START_TEST (test_meta_path_is_zero_copy)
 {
   GstElement *p = parse (std::string (kSrc320) +
                          "dmakitcrop name=crop left=10 right=22 top=4 bottom=6 ! "
-                         "dmakitsink name=sink");
+                         "dmakitsink name=sink backend=memfd");
   Recorder in, out;
   add_recorder (p, "crop", "sink", &in);
   add_recorder (p, "crop", "src", &out);

@@ -220,13 +220,16 @@ GST_START_TEST (child_refill)
    * grow, from its refill thread. The source waits at its first frame until
    * the fault is in place, so the pool cannot have grown before.
    * RLIMIT_FSIZE limits memfds only (backend=memfd; a dma-heap in the VM tier
-   * would not notice it); a full fd table stops every backend (AUTO:
-   * whatever this machine has). */
+   * would not notice it); a full fd table stops every fd-backed backend: a
+   * dma-heap where the machine has one, else memfd (AUTO would choose plain
+   * system memory on a host without DMA-BUF, which needs no fd). */
+  const char *nofile_backend =
+    g_file_test ("/dev/dma_heap/system", G_FILE_TEST_EXISTS) ? "dma-heap" : "memfd";
   GstElement *p = parse (std::string ("videotestsrc name=src is-live=true num-buffers=60 ! "
                                       "video/x-raw,format=I420,width=160,height=120,framerate=60/1 "
                                       "! queue max-size-buffers=24 max-size-bytes=0 max-size-time=0 "
                                       "! dmakitsink name=sink sync=false max-pending=2 backend=") +
-                         (mode == "fsize" ? "memfd" : "auto") + " location=" + fifo);
+                         (mode == "fsize" ? "memfd" : nofile_backend) + " location=" + fifo);
   auto sink = by_name (p, "sink");
   HeldSource held;
   {
@@ -716,14 +719,15 @@ keep_buffers (GstPad *, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-/* A consumer keeps frames of the pool dmakitsink proposed (dmakit memory,
- * memfd on a host without DMA-BUF), which videotestsrc deactivates at NULL. */
+/* A consumer keeps frames of the pool dmakitsink proposed (dmakit memory:
+ * backend=memfd, since AUTO gives system memory on a host without DMA-BUF),
+ * which videotestsrc deactivates at NULL. */
 GST_START_TEST (test_pool_deactivated_while_consumer_holds)
 {
   warm_up ();
   const ProcFigures before = proc_figures ();
   GstElement *p = parse ("videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=160,height=120 "
-                         "! dmakitsink name=sink sync=false");
+                         "! dmakitsink name=sink sync=false backend=memfd");
   std::vector<GstBuffer *> held;
   {
     auto sink = by_name (p, "sink");

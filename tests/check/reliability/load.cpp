@@ -438,7 +438,9 @@ GST_START_TEST (test_flushing_seeks)
   gst_video_info_set_format (&cropped, GST_VIDEO_FORMAT_I420, kW - 16, kH - 16);
   fail_unless_equals_uint64 (stat (p, "sink", "bytes-written"), written * cropped.size);
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
-  fail_unless_equals_uint64 (file_size (out), written * cropped.size);
+  /* Each flush truncates the file, as filesink does: what is left is the last
+   * seek's 60 frames. */
+  fail_unless_equals_uint64 (file_size (out), guint64 (60) * cropped.size);
   g_print ("%u flushing seeks (%" G_GUINT64_FORMAT " frames before the last one), "
            "then 60 frames and EOS; %" G_GUINT64_FORMAT " frames written in all, crop saw %"
            G_GUINT64_FORMAT "\n",
