@@ -158,6 +158,8 @@ run_in_root() {
     binds=("${@:1:$nb}"); shift "$nb"
     ne=$1; shift
     envs=("${@:1:$ne}"); shift "$ne"
+    # The root a mount point of its own, so that / inside is one, as on a real system.
+    mount --bind "$R" "$R"
     mount -t proc proc "$R/proc"
     mount -t sysfs -o ro sysfs "$R/sys"
     mount --rbind /dev "$R/dev"

@@ -167,13 +167,15 @@ gst126_ready() {
   log "GStreamer $("${GST126_RUN[@]}" pkg-config --modversion gstreamer-1.0) in $GST126_ROOTFS"
 }
 gst126_build() {
+  local t0=$SECONDS
   gst126_ready || return 1
   if [ ! -f "$GST126_BUILD/build.ninja" ]; then
     log "configuring $GST126_BUILD in the Debian 13 root"
     "${GST126_RUN[@]}" meson setup "$GST126_BUILD" "$DMAKIT_ROOT" --werror -Dtests=enabled       ${DMAKIT_MESON_ARGS:-} || return 1
   fi
   log "building $GST126_BUILD in the Debian 13 root"
-  "${GST126_RUN[@]}" ninja -C "$GST126_BUILD"
+  "${GST126_RUN[@]}" ninja -C "$GST126_BUILD" || return 1
+  log "GStreamer 1.26 root and build ready in $((SECONDS - t0)) s"
 }
 GST126_BUILT=0
 if [ "${DMAKIT_SKIP_GST126:-0}" = 1 ]; then
