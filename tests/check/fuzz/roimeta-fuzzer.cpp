@@ -8,6 +8,10 @@
  *    to_string again gives the same bytes;
  *  - the crop helper and the scale transform keep every rectangle inside the
  *    target frame.
+ *  - on GStreamer >= 1.24 the same bytes, as the payload of a serialized
+ *    meta (a real header in front), are either refused by
+ *    gst_meta_deserialize() with nothing added to the buffer, or give one
+ *    rectangle whose own serialization deserializes to the same text.
  * Built and run by run-fuzz.sh (see tests/check/meson.build). */
 #include <gst/dmakit/dmakit.h>
 
@@ -99,6 +103,75 @@ check_scale (GstBuffer *buf, guint seed)
   gst_buffer_unref (out);
 }
 
+#if GST_CHECK_VERSION(1, 24, 0)
+/* The bytes gst_meta_serialize() puts before a ROI meta's payload (the text
+ * and its NUL), taken from a real serialization once. */
+GByteArray *g_header;
+bool g_header_has_total; /* its first guint32 is the whole size */
+
+void
+init_serialize_header ()
+{
+  GstBuffer *buf = gst_buffer_new ();
+  REQUIRE (gst_buffer_add_dmakit_roi_metas_from_string (buf, "a:1,2,3x4", nullptr));
+  gpointer state = nullptr;
+  GstMeta *m = gst_buffer_iterate_meta (buf, &state);
+  REQUIRE (m != nullptr);
+  GByteArray *bytes = g_byte_array_new ();
+  REQUIRE (gst_meta_serialize_simple (m, bytes));
+  gchar *payload = gst_dmakit_roi_meta_to_string (reinterpret_cast<GstDmakitRoiMeta *> (m));
+  const size_t n = strlen (payload) + 1; /* with its NUL */
+  REQUIRE (bytes->len > n);
+  const guint at = bytes->len - static_cast<guint> (n);
+  REQUIRE (memcmp (bytes->data + at, payload, n) == 0);
+  g_free (payload);
+  guint32 first;
+  memcpy (&first, bytes->data, 4);
+  g_header_has_total = first == bytes->len;
+  g_header = g_byte_array_new ();
+  g_byte_array_append (g_header, bytes->data, at);
+  g_byte_array_unref (bytes);
+  gst_buffer_unref (buf);
+}
+
+void
+check_deserialize (const uint8_t *data, size_t size)
+{
+  if (size > G_MAXUINT32 - g_header->len)
+    return;
+  GByteArray *msg = g_byte_array_sized_new (g_header->len + size);
+  g_byte_array_append (msg, g_header->data, g_header->len);
+  g_byte_array_append (msg, data, static_cast<guint> (size));
+  if (g_header_has_total) {
+    const guint32 total = msg->len;
+    memcpy (msg->data, &total, 4);
+  }
+  GstBuffer *buf = gst_buffer_new ();
+  guint32 consumed = 0;
+  GstMeta *m = gst_meta_deserialize (buf, msg->data, msg->len, &consumed);
+  if (m == nullptr) {
+    REQUIRE (gst_buffer_get_n_dmakit_roi_metas (buf, nullptr) == 0);
+  } else {
+    REQUIRE (consumed <= msg->len);
+    REQUIRE (gst_buffer_get_n_dmakit_roi_metas (buf, nullptr) == 1);
+    check_invariants (buf);
+    gchar *once = text_of (buf);
+    GByteArray *again = g_byte_array_new ();
+    REQUIRE (gst_meta_serialize_simple (m, again));
+    GstBuffer *buf2 = gst_buffer_new ();
+    REQUIRE (gst_meta_deserialize (buf2, again->data, again->len, &consumed) != nullptr);
+    gchar *twice = text_of (buf2);
+    REQUIRE (strcmp (once, twice) == 0);
+    g_free (twice);
+    g_free (once);
+    gst_buffer_unref (buf2);
+    g_byte_array_unref (again);
+  }
+  gst_buffer_unref (buf);
+  g_byte_array_unref (msg);
+}
+#endif
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -114,6 +187,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   g_setenv ("GST_REGISTRY_FORK", "no", TRUE);
   gst_init (nullptr, nullptr);
   g_log_set_always_fatal (static_cast<GLogLevelFlags> (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING));
+#if GST_CHECK_VERSION(1, 24, 0)
+  init_serialize_header ();
+#endif
 
   /* Warm up: whatever the target creates lazily (quarks, debug categories,
    * the error domain, the scale quark) exists before fuzzing starts. */
@@ -201,5 +277,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   g_free (before);
   gst_buffer_unref (buf);
+#if GST_CHECK_VERSION(1, 24, 0)
+  check_deserialize (data, size);
+#endif
   return 0;
 }
