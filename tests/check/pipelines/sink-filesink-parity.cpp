@@ -109,22 +109,28 @@ check_parity (const std::string &desc, const std::function<void (GstElement *)> 
               bool may_be_empty = false)
 {
   TmpDir dir;
+  /* Only qtmux/mp4mux write the wall clock (whole seconds, not settable);
+   * every other muxer's output is compared whatever the timing. Under
+   * valgrind every run takes longer than a second: retrying cannot help,
+   * and nine triples of a muxer cost minutes, so one triple there. */
+  const bool wall_clock =
+      desc.find ("qtmux") != std::string::npos || desc.find ("mp4mux") != std::string::npos;
+  const guint retries = !wall_clock ? 0 : g_getenv ("DMAKIT_VALGRIND_TIER") ? 0 : 8;
   for (guint attempt = 0;; attempt++) {
     const gint64 t0 = wall_second ();
     const std::string a = record (desc, "filesink", dir.file ("filesink-1"), drive);
     const std::string b = record (desc, "filesink", dir.file ("filesink-2"), drive);
     const std::string c = record (desc, "dmakitsink", dir.file ("dmakitsink"), drive);
-    const bool crossed = wall_second () != t0;
-    if (crossed && attempt < 8) {
+    const bool crossed = wall_clock && wall_second () != t0;
+    if (crossed && attempt < retries) {
       GST_INFO ("%s: runs crossed a wall-clock second, again", desc.c_str ());
       continue;
     }
-    if (crossed && a != b) {
-      /* every triple took more than a second (valgrind): qtmux's clock
-       * fields cannot be pinned, so there is nothing to compare against */
-      g_print ("%s: NOT COMPARED: 9 triples each crossed a wall-clock second and filesink's "
-               "own two runs differ\n",
-               desc.c_str ());
+    if (crossed && !(a == b && b == c)) {
+      /* the three runs never fell within one second (valgrind): the
+       * muxer's clock fields may differ, so there is nothing to compare */
+      g_print ("%s: NOT COMPARED: %u triple(s) each crossed a wall-clock second\n",
+               desc.c_str (), retries + 1);
       return;
     }
     fail_unless (may_be_empty || a.size () > 0, "%s: filesink wrote nothing", desc.c_str ());
