@@ -37,7 +37,8 @@
 #endif
 
 #include "gstdmakitsink.h"
-#include "gstdmakitcrop.h"
+#include "dmakit-element-util.h"
+#include "dmakit-videocopy.h"
 
 #include <gst/dmakit/dmakit-raii.h>
 #include <gst/dmakit/dmakit.h>
