@@ -54,7 +54,7 @@ case $TARGET in
              $SRC/gst/dmakit/gstdmakitbufferpool.cpp $SRC/gst/dmakit/gstdmakitroimeta.cpp \
              $SRC/gst/elements/dmakit-videocopy.cpp \
              $SRC/gst/elements/gstdmakitcrop.cpp $SRC/gst/elements/dmakitcrop-*.cpp \
-             $SRC/gst/elements/gstdmakitsink.cpp"
+             $SRC/gst/elements/gstdmakitsink.cpp $SRC/gst/elements/dmakitsink-*.cpp"
     DEPS="$SOURCES $SRC/gst/dmakit/*.h $SRC/gst/elements/*.h"
     ;;
   *)
