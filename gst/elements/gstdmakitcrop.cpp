@@ -29,25 +29,6 @@
 using namespace dmakit;
 using namespace dmakit::crop;
 
-GType
-gst_dmakit_crop_mode_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    { GST_DMAKIT_CROP_MODE_AUTO, "Crop by meta when downstream accepts it, otherwise copy",
-      "auto" },
-    { GST_DMAKIT_CROP_MODE_META, "Crop by meta only; fail negotiation if downstream cannot take it",
-      "meta" },
-    { GST_DMAKIT_CROP_MODE_COPY, "Always copy the rectangle", "copy" },
-    { 0, nullptr, nullptr },
-  };
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstDmakitCropMode", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
 static const char *
 path_name (Path p) noexcept
 {
@@ -90,7 +71,7 @@ static GstStaticPadTemplate src_template
 G_DEFINE_TYPE (GstDmakitCrop, gst_dmakit_crop, GST_TYPE_BASE_TRANSFORM);
 GST_DEBUG_CATEGORY (gst_dmakit_crop_debug);
 GST_DEBUG_CATEGORY (gst_dmakit_crop_performance);
-GST_ELEMENT_REGISTER_DEFINE (dmakitcrop, "dmakitcrop", GST_RANK_NONE, GST_DMAKIT_TYPE_CROP);
+GST_ELEMENT_REGISTER_DEFINE (dmakitcrop, "dmakitcrop", GST_RANK_NONE, GST_TYPE_DMAKIT_CROP);
 
 GstBaseTransformClass *
 dmakit::crop::parent_class () noexcept
@@ -342,7 +323,7 @@ gst_dmakit_crop_class_init (GstDmakitCropClass *klass)
           "mode", "Mode",
           "auto: crop by meta when downstream accepts it, else copy; meta: by meta "
           "only (not-negotiated otherwise); copy: always copy",
-          GST_DMAKIT_TYPE_CROP_MODE, GST_DMAKIT_CROP_MODE_AUTO,
+          GST_TYPE_DMAKIT_CROP_MODE, GST_DMAKIT_CROP_MODE_AUTO,
           GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property (
       gobject_class, PROP_STRICT_ZERO_COPY,
@@ -392,5 +373,5 @@ gst_dmakit_crop_class_init (GstDmakitCropClass *klass)
   trans_class->start = gst_dmakit_crop_start;
   trans_class->stop = gst_dmakit_crop_stop;
 
-  gst_type_mark_as_plugin_api (GST_DMAKIT_TYPE_CROP_MODE, GstPluginAPIFlags (0));
+  gst_type_mark_as_plugin_api (GST_TYPE_DMAKIT_CROP_MODE, GstPluginAPIFlags (0));
 }

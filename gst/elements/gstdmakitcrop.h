@@ -11,6 +11,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include "dmakit-enumtypes.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -29,11 +31,14 @@ typedef enum {
   GST_DMAKIT_CROP_MODE_COPY = 2,
 } GstDmakitCropMode;
 
-#define GST_DMAKIT_TYPE_CROP_MODE (gst_dmakit_crop_mode_get_type ())
-GType gst_dmakit_crop_mode_get_type (void);
+/* The value names gst-inspect shows (see dmakit-enumtypes.cpp.template). */
+#define GST_DMAKIT_CROP_MODE_AUTO_DESC "Crop by meta when downstream accepts it, otherwise copy"
+#define GST_DMAKIT_CROP_MODE_META_DESC                                                       \
+  "Crop by meta only; fail negotiation if downstream cannot take it"
+#define GST_DMAKIT_CROP_MODE_COPY_DESC "Always copy the rectangle"
 
-#define GST_DMAKIT_TYPE_CROP (gst_dmakit_crop_get_type ())
-G_DECLARE_FINAL_TYPE (GstDmakitCrop, gst_dmakit_crop, GST_DMAKIT, CROP, GstBaseTransform)
+#define GST_TYPE_DMAKIT_CROP (gst_dmakit_crop_get_type ())
+G_DECLARE_FINAL_TYPE (GstDmakitCrop, gst_dmakit_crop, GST, DMAKIT_CROP, GstBaseTransform)
 
 GST_ELEMENT_REGISTER_DECLARE (dmakitcrop);
 

@@ -50,24 +50,6 @@
 using namespace dmakit;
 using namespace dmakit::sink;
 
-GType
-gst_dmakit_sink_overrun_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    { GST_DMAKIT_SINK_OVERRUN_BLOCK, "Wait for room in the write queue (back-pressure)",
-      "block" },
-    { GST_DMAKIT_SINK_OVERRUN_DROP, "Never wait: drop the buffer, count it and report it",
-      "drop" },
-    { 0, nullptr, nullptr },
-  };
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstDmakitSinkOverrun", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
 enum {
   PROP_0,
   PROP_LOCATION,
@@ -92,7 +74,7 @@ G_DEFINE_TYPE_WITH_CODE (GstDmakitSink, gst_dmakit_sink, GST_TYPE_BASE_SINK,
                                                 gst_dmakit_sink_uri_handler_init));
 GST_DEBUG_CATEGORY (gst_dmakit_sink_debug);
 GST_DEBUG_CATEGORY (gst_dmakit_sink_performance);
-GST_ELEMENT_REGISTER_DEFINE (dmakitsink, "dmakitsink", GST_RANK_NONE, GST_DMAKIT_TYPE_SINK);
+GST_ELEMENT_REGISTER_DEFINE (dmakitsink, "dmakitsink", GST_RANK_NONE, GST_TYPE_DMAKIT_SINK);
 
 GstBaseSinkClass *
 dmakit::sink::parent_class () noexcept
@@ -607,7 +589,7 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
       g_param_spec_enum ("overrun", "Overrun",
                          "When the write queue is full: block (back-pressure) or drop (never "
                          "wait; drops are counted and reported)",
-                         GST_DMAKIT_TYPE_SINK_OVERRUN, GST_DMAKIT_SINK_OVERRUN_BLOCK,
+                         GST_TYPE_DMAKIT_SINK_OVERRUN, GST_DMAKIT_SINK_OVERRUN_BLOCK,
                          GParamFlags (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                       GST_PARAM_MUTABLE_PLAYING)));
   g_object_class_install_property (
@@ -655,6 +637,6 @@ gst_dmakit_sink_class_init (GstDmakitSinkClass *klass)
   sink_class->event = event;
   sink_class->query = handle_query;
 
-  gst_type_mark_as_plugin_api (GST_DMAKIT_TYPE_SINK_OVERRUN, GstPluginAPIFlags (0));
+  gst_type_mark_as_plugin_api (GST_TYPE_DMAKIT_SINK_OVERRUN, GstPluginAPIFlags (0));
 }
 
