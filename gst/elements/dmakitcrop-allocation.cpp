@@ -57,9 +57,8 @@ frame_params () noexcept
 
 /* A pool of exactly the buffers in use: no spare kept ready by the refill
  * thread. The pool hands free buffers out in turn, so every spare is one more
- * frame in rotation that the caches must hold: at 4K (12 MB a frame, with a
- * 32 MB L3 here) one spare input buffer made the copy path 40% slower. A pool
- * that must grow (downstream holds more than it said) grows on the acquiring
+ * frame in rotation that the caches must hold, and at 4K a frame is a large
+ * part of a last-level cache. A pool that must grow (downstream holds more than it said) grows on the acquiring
  * thread, once, as GStreamer's own pools do. */
 static void
 lean_pool (GstStructure *config) noexcept
