@@ -113,6 +113,9 @@ WriteQueue::try_push (GstBuffer *buf, const Layout &layout, Op op, guint64 offse
     e.layout = layout;
     e.op = op;
     e.offset = offset;
+    e.sync_after = buf && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_SYNC_AFTER);
+    e.pts = buf ? GST_BUFFER_PTS (buf) : GST_CLOCK_TIME_NONE;
+    e.duration = buf ? GST_BUFFER_DURATION (buf) : GST_CLOCK_TIME_NONE;
     tail_++;
     *depth = tail_ - head_;
     if (writer_waiting_)
@@ -184,6 +187,9 @@ WriteQueue::pop (Entry *entry) noexcept
   entry->layout = e.layout;
   entry->op = e.op;
   entry->offset = e.offset;
+  entry->sync_after = e.sync_after;
+  entry->pts = e.pts;
+  entry->duration = e.duration;
   head_++;
   /* busy until the next pop, so that a drain never sees an empty queue
    * while an entry is being written */

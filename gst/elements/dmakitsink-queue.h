@@ -36,6 +36,11 @@ struct Entry {
   Layout layout;
   Op op = Op::Write;
   guint64 offset = 0; /* Op::Seek */
+  /* What the writer needs of the buffer besides its memory, read when it is
+   * queued: the writer then reads only the buffer's memory and metas. */
+  bool sync_after = false; /* GST_BUFFER_FLAG_SYNC_AFTER */
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  GstClockTime duration = GST_CLOCK_TIME_NONE;
 };
 
 /* One producer (the streaming thread), one consumer (the writer thread).

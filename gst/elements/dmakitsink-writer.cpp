@@ -335,13 +335,13 @@ static void line_add (char *line, gsize cap, gsize *n, const char *fmt, ...) noe
  * docs/elements.md); @out is the written frame's layout, NULL for a stream
  * that is not video. Worker thread. */
 static int
-index_add (Impl *impl, guint64 offset, guint64 size, GstBuffer *buf,
+index_add (Impl *impl, guint64 offset, guint64 size, const Entry &entry,
            const GstVideoInfo *out) noexcept
 {
   char line[512];
   gsize n = 0;
   line_add (line, sizeof line, &n, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, offset, size);
-  for (GstClockTime t : { GST_BUFFER_PTS (buf), GST_BUFFER_DURATION (buf) }) {
+  for (GstClockTime t : { entry.pts, entry.duration }) {
     if (GST_CLOCK_TIME_IS_VALID (t))
       line_add (line, sizeof line, &n, " %" G_GUINT64_FORMAT, guint64 (t));
     else
@@ -413,8 +413,10 @@ apply_truncate (Impl *impl) noexcept
  * fsyncs if the buffer asks for it (GST_BUFFER_FLAG_SYNC_AFTER, as
  * filesink). Worker thread. */
 static WriteResult
-write_entry (Impl *impl, GstBuffer *buf, const Layout &layout) noexcept
+write_entry (Impl *impl, const Entry &entry) noexcept
 {
+  GstBuffer *buf = entry.buf;
+  const Layout &layout = entry.layout;
   if (gst_buffer_get_size (buf) == 0)
     return WriteResult{};
   const guint64 at = impl->state.wpos;
@@ -426,7 +428,7 @@ write_entry (Impl *impl, GstBuffer *buf, const Layout &layout) noexcept
   impl->state.wpos += size;
   if (res.err != 0 || res.what)
     return res;
-  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_SYNC_AFTER)) {
+  if (entry.sync_after) {
     int r;
     do
       r = ::fsync (impl->state.fd.get ());
@@ -435,7 +437,7 @@ write_entry (Impl *impl, GstBuffer *buf, const Layout &layout) noexcept
       res.err = errno;
   }
   if (res.err == 0 && impl->state.index_fd) {
-    if (const int e = index_add (impl, at, size, buf, layout.video ? &out : nullptr)) {
+    if (const int e = index_add (impl, at, size, entry, layout.video ? &out : nullptr)) {
       res.err = e;
       res.kind = Failure::Index;
     }
@@ -540,7 +542,7 @@ writer_main (gpointer data) noexcept
       res = apply_truncate (impl);
       break;
     case Op::Write:
-      res = write_entry (impl, entry.buf, entry.layout);
+      res = write_entry (impl, entry);
       break;
     }
     if (res.err != 0 || res.what)
