@@ -14,6 +14,20 @@ namespace dmakit
 namespace crop
 {
 
+/* Where the copied rectangle starts in @inbuf: the crop, moved by the crop
+ * meta @inbuf carries (which describes it only with a video meta). */
+static void
+copy_origin (const Impl *impl, GstBuffer *inbuf, guint *x, guint *y) noexcept
+{
+  *x = impl->state.crop.left;
+  *y = impl->state.crop.top;
+  GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (inbuf);
+  if (cm && gst_buffer_get_video_meta (inbuf)) {
+    *x += cm->x;
+    *y += cm->y;
+  }
+}
+
 /* ---- metadata ------------------------------------------------------------- */
 
 gboolean
@@ -30,12 +44,9 @@ transform_meta (GstBaseTransform *trans, GstBuffer *outbuf, GstMeta *meta,
   if (api == GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE) {
     /* Shift and clip GStreamer's own ROI meta too. */
     auto *roi = reinterpret_cast<GstVideoRegionOfInterestMeta *> (meta);
-    gint64 x0 = impl->state.crop.left, y0 = impl->state.crop.top;
-    GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (inbuf);
-    if (cm && gst_buffer_get_video_meta (inbuf)) {
-      x0 += cm->x;
-      y0 += cm->y;
-    }
+    guint ox, oy;
+    copy_origin (impl, inbuf, &ox, &oy);
+    const gint64 x0 = ox, y0 = oy;
     const gint64 w = GST_VIDEO_INFO_WIDTH (&impl->state.out_info);
     const gint64 h = GST_VIDEO_INFO_HEIGHT (&impl->state.out_info);
     const gint64 l = MAX (gint64 (roi->x) - x0, 0), t = MAX (gint64 (roi->y) - y0, 0);
@@ -163,12 +174,8 @@ transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *outbuf) noexcep
   Impl *impl = self->impl;
   maybe_update_crop (self);
 
-  guint x = impl->state.crop.left, y = impl->state.crop.top;
-  GstVideoCropMeta *cm = gst_buffer_get_video_crop_meta (inbuf);
-  if (cm && gst_buffer_get_video_meta (inbuf)) {
-    x += cm->x;
-    y += cm->y;
-  }
+  guint x, y;
+  copy_origin (impl, inbuf, &x, &y);
   const guint w = GST_VIDEO_INFO_WIDTH (&impl->state.out_info);
   const guint h = GST_VIDEO_INFO_HEIGHT (&impl->state.out_info);
   gsize bytes = 0;

@@ -7,8 +7,9 @@
  *   dmakitsink-stream.cpp    the streaming thread: render, caps, events,
  *                            queries, EOS drain, allocation proposal
  *   dmakitsink-queue.cpp     the hand-off to the writer (WriteQueue)
- *   dmakitsink-writer.cpp    the writer thread: file I/O, seeks, truncation,
- *                            the index, and reporting what failed
+ *   dmakitsink-writer.cpp    the output: opening it, the writer thread's I/O,
+ *                            seeks, truncation, the index
+ *   dmakitsink-errors.cpp    what the user is told when writing fails
  *
  * Plugin-private header (not installed). */
 #ifndef DMAKITSINK_PRIVATE_H
@@ -162,10 +163,27 @@ gboolean handle_query (GstBaseSink *sink, GstQuery *query) noexcept;
 gboolean propose_allocation (GstBaseSink *sink, GstQuery *query) noexcept;
 
 /* dmakitsink-writer.cpp */
+/* What failed: writing data, moving the write position, or the index. */
+enum class Failure { Write, Seek, Index };
+
+struct WriteResult {
+  int err = 0;                /* errno of a failed write, or 0 */
+  const char *what = nullptr; /* a problem with the buffer itself */
+  Failure kind = Failure::Write;
+};
+
+/* dmakitsink-errors.cpp: posts the error (or warning) for @res, which lost
+ * @not_written accepted buffers, @failed_buf among them. Writer thread. */
+void post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf,
+                       guint64 not_written) noexcept;
+
 /* The writer thread (g_thread_try_new(), @data is the element). */
 gpointer writer_main (gpointer data) noexcept;
-/* Writes the index's header line; 0 or an errno. Before the writer starts. */
-int write_index_header (Impl *impl) noexcept;
+/* Opens impl->run's location (and index) as filesink does: truncated, or
+ * appended to; a pipe, FIFO, socket or device non-blocking, with the eventfd
+ * stop() signals. Sets *@seekable. On failure posts the error and returns
+ * false; the caller releases what was opened. Before the writer starts. */
+bool open_output (GstDmakitSink *self, bool *seekable) noexcept;
 /* The size the writer will write for @buf (what moves the position): the
  * default layout of the cropped frame for video, else the buffer's size. */
 guint64 written_size (GstBuffer *buf, const Layout &layout) noexcept;

@@ -12,6 +12,9 @@
 #include "dmakit-videocopy.h"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <climits>
 #include <csignal>
 #include <cstdarg>
@@ -160,15 +163,6 @@ picture_rect (GstBuffer *buf, guint fw, guint fh, const GstVideoInfo *caps_info,
 }
 
 static const char kOutOfMemory[] = "out of memory";
-
-/* What failed: writing data, moving the write position, or the index. */
-enum class Failure { Write, Seek, Index };
-
-struct WriteResult {
-  int err = 0;                /* errno of a failed write, or 0 */
-  const char *what = nullptr; /* a problem with the buffer itself */
-  Failure kind = Failure::Write;
-};
 
 /* Writes the frame @buf in the default layout of its (cropped) size, which
  * it stores in @out. */
@@ -319,7 +313,8 @@ index_write (Impl *impl, const char *p, gsize len) noexcept
 /* Appends to @line (of @cap bytes, at *@n) with snprintf semantics; no
  * allocation. */
 G_GNUC_PRINTF (4, 5)
-static void line_add (char *line, gsize cap, gsize *n, const char *fmt, ...) noexcept
+static void
+line_add (char *line, gsize cap, gsize *n, const char *fmt, ...) noexcept
 {
   if (*n >= cap)
     return;
@@ -445,63 +440,6 @@ write_entry (Impl *impl, const Entry &entry) noexcept
   return res;
 }
 
-static void
-post_write_error (GstDmakitSink *self, const WriteResult &res, GstBuffer *failed_buf,
-                  guint64 not_written) noexcept
-{
-  Impl *impl = self->impl;
-  const guint64 written = impl->stats.written.load ();
-  const char *location = impl->run.location.get ();
-  if (res.kind == Failure::Seek) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SEEK,
-                       ("Error while seeking in \"%s\": %s. %" G_GUINT64_FORMAT
-                        " accepted buffers were not written (%" G_GUINT64_FORMAT " were written).",
-                        location, g_strerror (res.err), not_written, written),
-                       ("lseek/ftruncate failed: errno %d, %" G_GUINT64_FORMAT " bytes written",
-                        res.err, impl->stats.bytes_written.load ()));
-  } else if (res.kind == Failure::Index) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-                       ("Could not write the index \"%s\": %s. %" G_GUINT64_FORMAT
-                        " accepted buffers were not written (%" G_GUINT64_FORMAT " were written).",
-                        impl->run.index_location.get (), g_strerror (res.err), not_written,
-                        written),
-                       ("index write failed: errno %d", res.err));
-  } else if (res.err == ECANCELED) {
-    /* Stopping, and the output took no data for kStopGraceMs: a warning,
-     * since the application asked to stop. */
-    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-                         ("Stopped while \"%s\" was not taking data: %" G_GUINT64_FORMAT
-                          " accepted buffers were not written (%" G_GUINT64_FORMAT
-                          " were written).",
-                          location, not_written, written),
-                         ("no progress for %d ms after stop; %" G_GUINT64_FORMAT " bytes written",
-                          kStopGraceMs, impl->stats.bytes_written.load ()));
-  } else if (res.err != 0) {
-    if (res.err == ENOSPC || res.err == EDQUOT)
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-                         ("No space left to write \"%s\": %" G_GUINT64_FORMAT
-                          " accepted buffers were not written (%" G_GUINT64_FORMAT
-                          " were written).",
-                          location, not_written, written),
-                         ("write failed: %s (errno %d), %" G_GUINT64_FORMAT " bytes written",
-                          g_strerror (res.err), res.err, impl->stats.bytes_written.load ()));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-                         ("Could not write to \"%s\": %s. %" G_GUINT64_FORMAT
-                          " accepted buffers were not written (%" G_GUINT64_FORMAT
-                          " were written).",
-                          location, g_strerror (res.err), not_written, written),
-                         ("write failed: errno %d, %" G_GUINT64_FORMAT " bytes written", res.err,
-                          impl->stats.bytes_written.load ()));
-  } else {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-                       ("Cannot write a buffer to \"%s\": %s. %" G_GUINT64_FORMAT
-                        " accepted buffers were not written (%" G_GUINT64_FORMAT " were written).",
-                        location, res.what, not_written, written),
-                       ("buffer %" GST_PTR_FORMAT, failed_buf));
-  }
-}
-
 /* The writer failed on @failed_buf: nothing queued will be written. The
  * streaming thread accepts nothing more from here on; it is told to fail
  * (GST_FLOW_ERROR) only once our error is on the bus, so that the first
@@ -557,10 +495,67 @@ writer_main (gpointer data) noexcept
   return nullptr;
 }
 
-int
-write_index_header (Impl *impl) noexcept
+bool
+open_output (GstDmakitSink *self, bool *seekable) noexcept
 {
-  return index_write (impl, kIndexHeader, sizeof kIndexHeader - 1);
+  Impl *impl = self->impl;
+  const char *location = impl->run.location.get ();
+  /* As filesink: truncate, or with append add to the end (O_APPEND: every
+   * write lands at the end, whatever the position). */
+  const bool append = impl->run.append;
+  const int mode = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  impl->state.fd.reset (::open (location, mode, 0666));
+  if (!impl->state.fd) {
+    const int e = errno;
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+                       ("Could not open \"%s\" for writing: %s.", location, g_strerror (e)),
+                       ("open() failed: errno %d", e));
+    return false;
+  }
+  impl->state.append = append;
+  /* As filesink: seekable if a seek to 0 works; the position starts at 0
+   * (also with append, where it counts the bytes of this run). The writer's
+   * own file offset starts at the end when appending. */
+  *seekable = ::lseek (impl->state.fd.get (), 0, SEEK_SET) != off_t (-1);
+  if (append && *seekable) {
+    const off_t end = ::lseek (impl->state.fd.get (), 0, SEEK_END);
+    impl->state.wpos = end > 0 ? guint64 (end) : 0;
+  }
+  const char *index_location = impl->run.index_location.get ();
+  if (index_location && *index_location) {
+    impl->state.index_fd.reset (::open (index_location, mode, 0666));
+    struct stat ist;
+    int e = 0;
+    if (!impl->state.index_fd)
+      e = errno;
+    else if (fstat (impl->state.index_fd.get (), &ist) != 0)
+      e = errno;
+    else if (ist.st_size == 0)
+      e = index_write (impl, kIndexHeader, sizeof kIndexHeader - 1);
+    if (e) {
+      GST_ELEMENT_ERROR (
+          self, RESOURCE, OPEN_WRITE,
+          ("Could not open the index \"%s\" for writing: %s.", index_location, g_strerror (e)),
+          ("open()/write() failed: errno %d", e));
+      return false;
+    }
+  }
+  /* Not a regular file (a pipe, FIFO, socket or device): write it
+   * non-blocking, so that the writer can also watch for stop(). */
+  struct stat st;
+  if (fstat (impl->state.fd.get (), &st) == 0 && !S_ISREG (st.st_mode)) {
+    const int flags = fcntl (impl->state.fd.get (), F_GETFL);
+    impl->state.wake_fd.reset (eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (flags < 0 || !impl->state.wake_fd
+        || fcntl (impl->state.fd.get (), F_SETFL, flags | O_NONBLOCK) < 0) {
+      const int e = errno;
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+                         ("Could not set up writing to \"%s\": %s.", location, g_strerror (e)),
+                         ("eventfd/fcntl failed: errno %d", e));
+      return false;
+    }
+  }
+  return true;
 }
 
 /* See dmakitsink-private.h. */

@@ -40,10 +40,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <new>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 
@@ -169,64 +166,10 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
   if (!location || !*location)
     return TRUE;
 
-  /* As filesink: truncate, or with append add to the end (O_APPEND: every
-   * write lands at the end, whatever the position). */
-  const bool append = impl->run.append;
-  const int mode = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-  impl->state.fd.reset (::open (location, mode, 0666));
-  if (!impl->state.fd) {
-    const int e = errno;
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-                       ("Could not open \"%s\" for writing: %s.", location,
-                        g_strerror (e)),
-                       ("open() failed: errno %d", e));
+  bool seekable = false;
+  if (!open_output (self, &seekable)) {
     release_run_state (self);
     return FALSE;
-  }
-  impl->state.append = append;
-  /* As filesink: seekable if a seek to 0 works; the position starts at 0
-   * (also with append, where it counts the bytes of this run). The writer's
-   * own file offset starts at the end when appending. */
-  const bool seekable = ::lseek (impl->state.fd.get (), 0, SEEK_SET) != off_t (-1);
-  if (append && seekable) {
-    const off_t end = ::lseek (impl->state.fd.get (), 0, SEEK_END);
-    impl->state.wpos = end > 0 ? guint64 (end) : 0;
-  }
-  const char *index_location = impl->run.index_location.get ();
-  if (index_location && *index_location) {
-    impl->state.index_fd.reset (::open (index_location, mode, 0666));
-    struct stat ist;
-    int e = 0;
-    if (!impl->state.index_fd)
-      e = errno;
-    else if (fstat (impl->state.index_fd.get (), &ist) != 0)
-      e = errno;
-    else if (ist.st_size == 0)
-      e = write_index_header (impl);
-    if (e) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-                         ("Could not open the index \"%s\" for writing: %s.", index_location,
-                          g_strerror (e)),
-                         ("open()/write() failed: errno %d", e));
-      release_run_state (self);
-      return FALSE;
-    }
-  }
-  /* Not a regular file (a pipe, FIFO, socket or device): write it
-   * non-blocking, so that the writer can also watch for stop(). */
-  struct stat st;
-  if (fstat (impl->state.fd.get (), &st) == 0 && !S_ISREG (st.st_mode)) {
-    const int flags = fcntl (impl->state.fd.get (), F_GETFL);
-    impl->state.wake_fd.reset (eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (flags < 0 || !impl->state.wake_fd || fcntl (impl->state.fd.get (), F_SETFL, flags | O_NONBLOCK) < 0) {
-      const int e = errno;
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-                         ("Could not set up writing to \"%s\": %s.", location,
-                          g_strerror (e)),
-                         ("eventfd/fcntl failed: errno %d", e));
-      release_run_state (self);
-      return FALSE;
-    }
   }
   if (!impl->queue.open (impl->run.max_pending)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Out of memory."),
@@ -259,7 +202,7 @@ gst_dmakit_sink_start (GstBaseSink *sink) noexcept
     impl->writing = true;
   }
   GST_INFO_OBJECT (self, "writing to %s%s%s%s, queue of %u, overrun=%s", location,
-                   append ? " (append)" : "", seekable ? "" : " (not seekable)",
+                   impl->state.append ? " (append)" : "", seekable ? "" : " (not seekable)",
                    impl->state.wake_fd ? " (not a regular file: non-blocking)" : "", impl->queue.capacity (),
                    impl->run.overrun == GST_DMAKIT_SINK_OVERRUN_DROP ? "drop" : "block");
   return TRUE;
