@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -229,6 +230,255 @@ pool_figures (GstBufferPool *pool, PoolFigures *fig)
 
 } // namespace
 
+namespace
+{
+
+/* One report in the making: the element message's three arrays and the
+ * table's lines. The arrays are unset when the report is dropped, also when
+ * building it throws. */
+struct Report {
+  std::vector<ElementRow> rows;
+  std::map<GstBufferPool *, PoolUse> pools;
+  std::vector<ObjectRef<GstBufferPool>> pool_refs; /* in the order met */
+  GValue elements_v = G_VALUE_INIT, links_v = G_VALUE_INIT, pools_v = G_VALUE_INIT;
+  std::string links_text;
+  std::string pools_text;
+
+  Report () noexcept
+  {
+    g_value_init (&elements_v, GST_TYPE_ARRAY);
+    g_value_init (&links_v, GST_TYPE_ARRAY);
+    g_value_init (&pools_v, GST_TYPE_ARRAY);
+  }
+  ~Report ()
+  {
+    for (GValue *v : { &elements_v, &links_v, &pools_v })
+      if (G_IS_VALUE (v))
+        g_value_unset (v);
+  }
+  Report (const Report &) = delete;
+  Report &operator= (const Report &) = delete;
+
+  PoolUse &use_of (GstBufferPool *pool, const ObjectRef<GstBufferPool> &ref);
+  void add_link (GstPad *pad, PadState *ps, const std::string &label);
+  void add_pool_user (PadState *ps, const std::string &label);
+  void add_proposals (PadState *ps, const std::string &label);
+  void add_element (GstElement *element, ElementState *es, const char *name);
+  void add_pool (GstBufferPool *pool);
+  std::string table (const char *pipeline_name, const char *reason,
+                     const std::string &summary) const;
+};
+
+PoolUse &
+Report::use_of (GstBufferPool *pool, const ObjectRef<GstBufferPool> &ref)
+{
+  if (pools.find (pool) == pools.end ())
+    pool_refs.push_back (ref);
+  return pools[pool];
+}
+
+/* The link leaving the source pad @pad, restarting its counters. */
+void
+Report::add_link (GstPad *pad, PadState *ps, const std::string &label)
+{
+  guint64 buffers = take (ps->buffers);
+  guint64 bytes = take (ps->bytes);
+  guint64 pooled = take (ps->pooled);
+  guint64 kinds[KIND_COUNT];
+  guint best = KIND_NONE;
+  for (guint k = 0; k < KIND_COUNT; k++) {
+    kinds[k] = take (ps->kinds[k]);
+    if (kinds[k] > kinds[best])
+      best = k;
+  }
+  if (!buffers)
+    return;
+  auto peer = real_peer (pad);
+  std::string sink = peer ? pad_label (peer.get ()) : std::string ("(unlinked)");
+  GstStructure *l = gst_structure_new (
+      "dmakit-link", "src", G_TYPE_STRING, label.c_str (), "sink", G_TYPE_STRING, sink.c_str (),
+      "buffers", G_TYPE_UINT64, buffers, "bytes", G_TYPE_UINT64, bytes, "pooled", G_TYPE_UINT64,
+      pooled, "memory", G_TYPE_STRING, kind_names[best], "dmabuf", G_TYPE_UINT64,
+      kinds[KIND_DMABUF], "fd", G_TYPE_UINT64, kinds[KIND_FD], "system", G_TYPE_UINT64,
+      kinds[KIND_SYSTEM], "other", G_TYPE_UINT64, kinds[KIND_OTHER], "empty", G_TYPE_UINT64,
+      kinds[KIND_NONE], NULL);
+  array_append_structure (&links_v, l);
+  GCharPtr line (g_strdup_printf (
+      "  link %s -> %s: %" G_GUINT64_FORMAT " buffers, %s, %s (dmabuf %" G_GUINT64_FORMAT
+      ", fd %" G_GUINT64_FORMAT ", system %" G_GUINT64_FORMAT ", other %" G_GUINT64_FORMAT
+      "), %" G_GUINT64_FORMAT " from a pool\n",
+      label.c_str (), sink.c_str (), buffers, format_bytes (bytes).c_str (), kind_names[best],
+      kinds[KIND_DMABUF], kinds[KIND_FD], kinds[KIND_SYSTEM], kinds[KIND_OTHER], pooled));
+  links_text += line.get ();
+}
+
+/* The pool the buffers leaving the source pad of @ps came from. */
+void
+Report::add_pool_user (PadState *ps, const std::string &label)
+{
+  auto ref
+      = ObjectRef<GstBufferPool>::adopt (static_cast<GstBufferPool *> (g_weak_ref_get (&ps->pool)));
+  if (!ref)
+    return;
+  /* elements come upstream first: the first pad is the producer, later ones
+   * only pass its buffers on */
+  std::string &used_by = use_of (ref.get (), ref).used_by;
+  if (used_by.empty ())
+    used_by = label;
+}
+
+/* The pools proposed in answers to ALLOCATION queries on the pad of @ps. */
+void
+Report::add_proposals (PadState *ps, const std::string &label)
+{
+  struct Proposed {
+    ObjectRef<GstBufferPool> pool;
+    guint size, min, max;
+  };
+  std::vector<Proposed> proposed;
+  {
+    std::lock_guard<std::mutex> lk (creation_lock);
+    for (guint j = 0; j < ps->n_proposals; j++) {
+      auto pool = ObjectRef<GstBufferPool>::adopt (
+          static_cast<GstBufferPool *> (g_weak_ref_get (&ps->proposals[j].pool)));
+      if (pool)
+        proposed.push_back ({ std::move (pool), ps->proposals[j].size, ps->proposals[j].min,
+                              ps->proposals[j].max });
+    }
+  }
+  for (auto &prop : proposed) {
+    PoolUse &use = use_of (prop.pool.get (), prop.pool);
+    /* the answer passes through every pad upstream of the element that made
+     * it; elements come upstream first, so keep the last one */
+    use.proposed_by = label;
+    use.proposed = true;
+    use.proposed_size = prop.size;
+    use.proposed_min = prop.min;
+    use.proposed_max = prop.max;
+  }
+}
+
+/* The row of @element, restarting its counters; none if nothing flowed. */
+void
+Report::add_element (GstElement *element, ElementState *es, const char *name)
+{
+  ElementRow r;
+  r.name = name ? name : "?";
+  r.in = take (es->buffers_in);
+  r.out = take (es->buffers_out);
+  r.bytes_in = take (es->bytes_in);
+  r.bytes_out = take (es->bytes_out);
+  r.decided = take (es->decided);
+  r.decoupled = take (es->decoupled);
+  r.copies = take (es->copies);
+  r.bytes_copied = take (es->bytes_copied);
+  r.kind_changes = take (es->kind_changes);
+  r.in_kind = r.in ? static_cast<Kind> (es->in_kind.load ()) : KIND_NONE;
+  r.out_kind = r.out ? static_cast<Kind> (es->out_kind.load ()) : KIND_NONE;
+  if (r.in == 0 && r.out == 0)
+    return;
+  if (r.in == 0)
+    r.role = "source";
+  else if (r.out == 0)
+    r.role = "sink";
+  else if (r.decoupled)
+    r.role = "decoupled";
+  else
+    r.role = "filter";
+  r.frames = r.out ? r.out : r.in;
+
+  GstElementFactory *factory = gst_element_get_factory (element);
+  GstStructure *e = gst_structure_new (
+      "dmakit-element", "name", G_TYPE_STRING, r.name.c_str (), "factory", G_TYPE_STRING,
+      factory ? GST_OBJECT_NAME (factory) : G_OBJECT_TYPE_NAME (element), "role", G_TYPE_STRING,
+      r.role, "frames", G_TYPE_UINT64, r.frames, "buffers-in", G_TYPE_UINT64, r.in, "buffers-out",
+      G_TYPE_UINT64, r.out, "bytes-in", G_TYPE_UINT64, r.bytes_in, "bytes-out", G_TYPE_UINT64,
+      r.bytes_out, "compared", G_TYPE_UINT64, r.decided, "cross-thread", G_TYPE_UINT64, r.decoupled,
+      "copies", G_TYPE_UINT64, r.copies, "bytes-copied", G_TYPE_UINT64, r.bytes_copied,
+      "kind-changes", G_TYPE_UINT64, r.kind_changes, "memory-in", G_TYPE_STRING,
+      kind_names[r.in_kind], "memory-out", G_TYPE_STRING, kind_names[r.out_kind], NULL);
+  array_append_structure (&elements_v, e);
+  rows.push_back (std::move (r));
+}
+
+void
+Report::add_pool (GstBufferPool *pool)
+{
+  const PoolUse &use = pools[pool];
+  guint size = 0, min = 0, max = 0;
+  if (GstStructure *config = gst_buffer_pool_get_config (pool)) {
+    gst_buffer_pool_config_get_params (config, nullptr, &size, &min, &max);
+    gst_structure_free (config);
+  }
+  PoolFigures fig;
+  /* freed at the end, after its figures made it into the text */
+  auto stats = std::unique_ptr<GstStructure, void (*) (GstStructure *)> (pool_figures (pool, &fig),
+                                                                         [] (GstStructure *s) {
+                                                                           if (s)
+                                                                             gst_structure_free (s);
+                                                                         });
+  GCharPtr pname (gst_object_get_name (GST_OBJECT_CAST (pool)));
+  GstStructure *p = gst_structure_new (
+      "dmakit-pool", "name", G_TYPE_STRING, pname.get (), "type", G_TYPE_STRING,
+      G_OBJECT_TYPE_NAME (pool), "size", G_TYPE_UINT, size, "min-buffers", G_TYPE_UINT, min,
+      "max-buffers", G_TYPE_UINT, max, "active", G_TYPE_BOOLEAN, gst_buffer_pool_is_active (pool),
+      "used-by", G_TYPE_STRING, use.used_by.c_str (), "proposed-by", G_TYPE_STRING,
+      use.proposed_by.c_str (), "outstanding", G_TYPE_INT64, fig.outstanding, "free", G_TYPE_INT64,
+      fig.free_buffers, "waits", G_TYPE_UINT64, fig.waits, "wait-total-ns", G_TYPE_UINT64,
+      fig.wait_total, "wait-max-ns", G_TYPE_UINT64, fig.wait_max, NULL);
+  if (use.proposed)
+    gst_structure_set (p, "proposed-size", G_TYPE_UINT, use.proposed_size, "proposed-min-buffers",
+                       G_TYPE_UINT, use.proposed_min, "proposed-max-buffers", G_TYPE_UINT,
+                       use.proposed_max, NULL);
+  if (stats)
+    gst_structure_set (p, "stats", GST_TYPE_STRUCTURE, stats.get (), NULL);
+  array_append_structure (&pools_v, p);
+
+  std::string counts = fig.outstanding >= 0 ? std::to_string (fig.outstanding) + " out" : "out ?";
+  counts += fig.free_buffers >= 0 ? ", " + std::to_string (fig.free_buffers) + " free" : ", free ?";
+  if (stats) {
+    GCharPtr w (g_strdup_printf (", %" G_GUINT64_FORMAT " waits (%.3f ms total, %.3f ms max)",
+                                 fig.waits, fig.wait_total / 1e6, fig.wait_max / 1e6));
+    counts += w.get ();
+  }
+  GCharPtr proposal (use.proposed ? g_strdup_printf ("; proposed by %s (size %u, min %u, max %u)",
+                                                     use.proposed_by.c_str (), use.proposed_size,
+                                                     use.proposed_min, use.proposed_max)
+                                  : g_strdup (""));
+  GCharPtr line (g_strdup_printf ("  pool %s (%s): size %u, min %u, max %u; %s%s%s%s\n",
+                                  pname.get (), G_OBJECT_TYPE_NAME (pool), size, min, max,
+                                  counts.c_str (), use.used_by.empty () ? "" : "; used by ",
+                                  use.used_by.c_str (), proposal.get ()));
+  pools_text += line.get ();
+}
+
+/* The table printed on stderr. */
+std::string
+Report::table (const char *pipeline_name, const char *reason, const std::string &summary) const
+{
+  std::string table;
+  GCharPtr head (g_strdup_printf ("dmakit tracer: %s (%s)\n  %-24s %-9s %8s %8s %10s  %s\n",
+                                  pipeline_name, reason, "element", "role", "frames", "copies",
+                                  "copied", "memory in -> out"));
+  table += head.get ();
+  for (const auto &r : rows) {
+    bool filter = !g_str_equal (r.role, "source") && !g_str_equal (r.role, "sink");
+    std::string copies = filter ? std::to_string (r.copies) : "-";
+    std::string copied = filter ? format_bytes (r.bytes_copied) : "-";
+    GCharPtr line (g_strdup_printf ("  %-24s %-9s %8" G_GUINT64_FORMAT " %8s %10s  %s -> %s\n",
+                                    r.name.c_str (), r.role, r.frames, copies.c_str (),
+                                    copied.c_str (), r.in ? kind_names[r.in_kind] : "-",
+                                    r.out ? kind_names[r.out_kind] : "-"));
+    table += line.get ();
+  }
+  table += links_text;
+  table += pools_text;
+  table += "  summary: " + summary + "\n";
+  return table;
+}
+
+} // namespace
+
 gboolean
 report_pipeline (GstElement *pipeline, const char *reason, bool print, bool post)
 {
@@ -236,15 +486,7 @@ report_pipeline (GstElement *pipeline, const char *reason, bool print, bool post
   if (GST_IS_BIN (pipeline))
     collect_elements (GST_BIN (pipeline), elements, 0);
 
-  std::vector<ElementRow> rows;
-  std::map<GstBufferPool *, PoolUse> pools;
-  std::vector<ObjectRef<GstBufferPool>> pool_refs;
-  GValue elements_v = G_VALUE_INIT, links_v = G_VALUE_INIT, pools_v = G_VALUE_INIT;
-  g_value_init (&elements_v, GST_TYPE_ARRAY);
-  g_value_init (&links_v, GST_TYPE_ARRAY);
-  g_value_init (&pools_v, GST_TYPE_ARRAY);
-  std::string links_text;
-
+  Report report;
   for (auto &element : elements) {
     ElementState *es = element_state_get (element.get ());
     GCharPtr name (gst_object_get_name (GST_OBJECT_CAST (element.get ())));
@@ -259,224 +501,37 @@ report_pipeline (GstElement *pipeline, const char *reason, bool print, bool post
         continue;
       std::string label = pad_label (pad.get ());
       if (GST_PAD_IS_SRC (pad.get ())) {
-        guint64 buffers = take (ps->buffers);
-        guint64 bytes = take (ps->bytes);
-        guint64 pooled = take (ps->pooled);
-        guint64 kinds[KIND_COUNT];
-        guint best = KIND_NONE;
-        for (guint k = 0; k < KIND_COUNT; k++) {
-          kinds[k] = take (ps->kinds[k]);
-          if (kinds[k] > kinds[best])
-            best = k;
-        }
-        if (buffers) {
-          auto peer = real_peer (pad.get ());
-          std::string sink = peer ? pad_label (peer.get ()) : std::string ("(unlinked)");
-          GstStructure *l = gst_structure_new (
-              "dmakit-link", "src", G_TYPE_STRING, label.c_str (), "sink", G_TYPE_STRING,
-              sink.c_str (), "buffers", G_TYPE_UINT64, buffers, "bytes", G_TYPE_UINT64, bytes,
-              "pooled", G_TYPE_UINT64, pooled, "memory", G_TYPE_STRING, kind_names[best], "dmabuf",
-              G_TYPE_UINT64, kinds[KIND_DMABUF], "fd", G_TYPE_UINT64, kinds[KIND_FD], "system",
-              G_TYPE_UINT64, kinds[KIND_SYSTEM], "other", G_TYPE_UINT64, kinds[KIND_OTHER], "empty",
-              G_TYPE_UINT64, kinds[KIND_NONE], NULL);
-          array_append_structure (&links_v, l);
-          GCharPtr line (g_strdup_printf (
-              "  link %s -> %s: %" G_GUINT64_FORMAT " buffers, %s, %s (dmabuf %" G_GUINT64_FORMAT
-              ", fd %" G_GUINT64_FORMAT ", system %" G_GUINT64_FORMAT ", other %" G_GUINT64_FORMAT
-              "), %" G_GUINT64_FORMAT " from a pool\n",
-              label.c_str (), sink.c_str (), buffers, format_bytes (bytes).c_str (),
-              kind_names[best], kinds[KIND_DMABUF], kinds[KIND_FD], kinds[KIND_SYSTEM],
-              kinds[KIND_OTHER], pooled));
-          links_text += line.get ();
-        }
-        auto *pool = static_cast<GstBufferPool *> (g_weak_ref_get (&ps->pool));
-        if (pool) {
-          auto ref = ObjectRef<GstBufferPool>::adopt (pool);
-          if (pools.find (pool) == pools.end ())
-            pool_refs.push_back (ref);
-          /* elements come upstream first: the first pad is the producer,
-           * later ones only pass its buffers on */
-          std::string &used_by = pools[pool].used_by;
-          if (used_by.empty ())
-            used_by = label;
-        }
+        report.add_link (pad.get (), ps, label);
+        report.add_pool_user (ps, label);
       }
-      struct Proposed {
-        ObjectRef<GstBufferPool> pool;
-        guint size, min, max;
-      };
-      std::vector<Proposed> proposed;
-      {
-        std::lock_guard<std::mutex> lk (creation_lock);
-        for (guint j = 0; j < ps->n_proposals; j++) {
-          auto pool = ObjectRef<GstBufferPool>::adopt (
-              static_cast<GstBufferPool *> (g_weak_ref_get (&ps->proposals[j].pool)));
-          if (pool)
-            proposed.push_back ({ std::move (pool), ps->proposals[j].size, ps->proposals[j].min,
-                                  ps->proposals[j].max });
-        }
-      }
-      for (auto &prop : proposed) {
-        GstBufferPool *pool = prop.pool.get ();
-        if (pools.find (pool) == pools.end ())
-          pool_refs.push_back (prop.pool);
-        PoolUse &use = pools[pool];
-        /* the answer passes through every pad upstream of the element that
-         * made it; elements come upstream first, so keep the last one */
-        use.proposed_by = label;
-        use.proposed = true;
-        use.proposed_size = prop.size;
-        use.proposed_min = prop.min;
-        use.proposed_max = prop.max;
-      }
+      report.add_proposals (ps, label);
     }
-    if (!es)
-      continue;
-
-    ElementRow r;
-    r.name = name.get () ? name.get () : "?";
-    r.in = take (es->buffers_in);
-    r.out = take (es->buffers_out);
-    r.bytes_in = take (es->bytes_in);
-    r.bytes_out = take (es->bytes_out);
-    r.decided = take (es->decided);
-    r.decoupled = take (es->decoupled);
-    r.copies = take (es->copies);
-    r.bytes_copied = take (es->bytes_copied);
-    r.kind_changes = take (es->kind_changes);
-    r.in_kind = r.in ? static_cast<Kind> (es->in_kind.load ()) : KIND_NONE;
-    r.out_kind = r.out ? static_cast<Kind> (es->out_kind.load ()) : KIND_NONE;
-    if (r.in == 0 && r.out == 0)
-      continue;
-    if (r.in == 0)
-      r.role = "source";
-    else if (r.out == 0)
-      r.role = "sink";
-    else if (r.decoupled)
-      r.role = "decoupled";
-    else
-      r.role = "filter";
-    r.frames = r.out ? r.out : r.in;
-
-    GstElementFactory *factory = gst_element_get_factory (element.get ());
-    GstStructure *e = gst_structure_new (
-        "dmakit-element", "name", G_TYPE_STRING, r.name.c_str (), "factory", G_TYPE_STRING,
-        factory ? GST_OBJECT_NAME (factory) : G_OBJECT_TYPE_NAME (element.get ()), "role",
-        G_TYPE_STRING, r.role, "frames", G_TYPE_UINT64, r.frames, "buffers-in", G_TYPE_UINT64, r.in,
-        "buffers-out", G_TYPE_UINT64, r.out, "bytes-in", G_TYPE_UINT64, r.bytes_in, "bytes-out",
-        G_TYPE_UINT64, r.bytes_out, "compared", G_TYPE_UINT64, r.decided, "cross-thread",
-        G_TYPE_UINT64, r.decoupled, "copies", G_TYPE_UINT64, r.copies, "bytes-copied",
-        G_TYPE_UINT64, r.bytes_copied, "kind-changes", G_TYPE_UINT64, r.kind_changes, "memory-in",
-        G_TYPE_STRING, kind_names[r.in_kind], "memory-out", G_TYPE_STRING, kind_names[r.out_kind],
-        NULL);
-    array_append_structure (&elements_v, e);
-    rows.push_back (std::move (r));
+    if (es)
+      report.add_element (element.get (), es, name.get ());
   }
-
-  std::string pools_text;
-  for (auto &pool_ref : pool_refs) {
-    GstBufferPool *pool = pool_ref.get ();
-    const PoolUse &use = pools[pool];
-    guint size = 0, min = 0, max = 0;
-    if (GstStructure *config = gst_buffer_pool_get_config (pool)) {
-      gst_buffer_pool_config_get_params (config, nullptr, &size, &min, &max);
-      gst_structure_free (config);
-    }
-    PoolFigures fig;
-    GstStructure *stats = pool_figures (pool, &fig);
-    const gint64 outstanding = fig.outstanding, free_buffers = fig.free_buffers;
-    const guint64 waits = fig.waits, wait_total = fig.wait_total, wait_max = fig.wait_max;
-    GCharPtr pname (gst_object_get_name (GST_OBJECT_CAST (pool)));
-    GstStructure *p = gst_structure_new (
-        "dmakit-pool", "name", G_TYPE_STRING, pname.get (), "type", G_TYPE_STRING,
-        G_OBJECT_TYPE_NAME (pool), "size", G_TYPE_UINT, size, "min-buffers", G_TYPE_UINT, min,
-        "max-buffers", G_TYPE_UINT, max, "active", G_TYPE_BOOLEAN, gst_buffer_pool_is_active (pool),
-        "used-by", G_TYPE_STRING, use.used_by.c_str (), "proposed-by", G_TYPE_STRING,
-        use.proposed_by.c_str (), "outstanding", G_TYPE_INT64, outstanding, "free", G_TYPE_INT64,
-        free_buffers, "waits", G_TYPE_UINT64, waits, "wait-total-ns", G_TYPE_UINT64, wait_total,
-        "wait-max-ns", G_TYPE_UINT64, wait_max, NULL);
-    if (use.proposed)
-      gst_structure_set (p, "proposed-size", G_TYPE_UINT, use.proposed_size, "proposed-min-buffers",
-                         G_TYPE_UINT, use.proposed_min, "proposed-max-buffers", G_TYPE_UINT,
-                         use.proposed_max, NULL);
-    if (stats) {
-      gst_structure_set (p, "stats", GST_TYPE_STRUCTURE, stats, NULL);
-      /* freed below, after its figures made it into the text */
-    }
-    array_append_structure (&pools_v, p);
-
-    std::string counts = outstanding >= 0 ? std::to_string (outstanding) + " out" : "out ?";
-    counts += free_buffers >= 0 ? ", " + std::to_string (free_buffers) + " free" : ", free ?";
-    if (stats) {
-      GCharPtr w (g_strdup_printf (", %" G_GUINT64_FORMAT " waits (%.3f ms total, %.3f ms max)",
-                                   waits, wait_total / 1e6, wait_max / 1e6));
-      counts += w.get ();
-    }
-    GCharPtr proposal (use.proposed ? g_strdup_printf ("; proposed by %s (size %u, min %u, max %u)",
-                                                       use.proposed_by.c_str (), use.proposed_size,
-                                                       use.proposed_min, use.proposed_max)
-                                    : g_strdup (""));
-    GCharPtr line (g_strdup_printf ("  pool %s (%s): size %u, min %u, max %u; %s%s%s%s\n",
-                                    pname.get (), G_OBJECT_TYPE_NAME (pool), size, min, max,
-                                    counts.c_str (), use.used_by.empty () ? "" : "; used by ",
-                                    use.used_by.c_str (), proposal.get ()));
-    pools_text += line.get ();
-    if (stats)
-      gst_structure_free (stats);
-  }
-
-  if (rows.empty ()) {
-    g_value_unset (&elements_v);
-    g_value_unset (&links_v);
-    g_value_unset (&pools_v);
+  for (auto &pool_ref : report.pool_refs)
+    report.add_pool (pool_ref.get ());
+  if (report.rows.empty ())
     return FALSE;
-  }
 
   std::string summary;
-  for (const auto &r : rows) {
+  for (const auto &r : report.rows) {
     if (!summary.empty ())
       summary += "; ";
     summary += summary_entry (r);
   }
   GCharPtr pipeline_name (gst_object_get_name (GST_OBJECT_CAST (pipeline)));
-
   GST_INFO_OBJECT (pipeline, "report (%s): %s", reason, summary.c_str ());
-
-  if (print) {
-    std::string table;
-    GCharPtr head (g_strdup_printf ("dmakit tracer: %s (%s)\n  %-24s %-9s %8s %8s %10s  %s\n",
-                                    pipeline_name.get (), reason, "element", "role", "frames",
-                                    "copies", "copied", "memory in -> out"));
-    table += head.get ();
-    for (const auto &r : rows) {
-      bool filter = !g_str_equal (r.role, "source") && !g_str_equal (r.role, "sink");
-      std::string copies = filter ? std::to_string (r.copies) : "-";
-      std::string copied = filter ? format_bytes (r.bytes_copied) : "-";
-      GCharPtr line (g_strdup_printf ("  %-24s %-9s %8" G_GUINT64_FORMAT " %8s %10s  %s -> %s\n",
-                                      r.name.c_str (), r.role, r.frames, copies.c_str (),
-                                      copied.c_str (), r.in ? kind_names[r.in_kind] : "-",
-                                      r.out ? kind_names[r.out_kind] : "-"));
-      table += line.get ();
-    }
-    table += links_text;
-    table += pools_text;
-    table += "  summary: " + summary + "\n";
-    g_printerr ("%s", table.c_str ());
-  }
-
+  if (print)
+    g_printerr ("%s", report.table (pipeline_name.get (), reason, summary).c_str ());
   if (post) {
     GstStructure *s = gst_structure_new (GST_DMAKIT_TRACER_REPORT_NAME, "pipeline", G_TYPE_STRING,
                                          pipeline_name.get (), "reason", G_TYPE_STRING, reason,
                                          "summary", G_TYPE_STRING, summary.c_str (), NULL);
-    gst_structure_take_value (s, "elements", &elements_v);
-    gst_structure_take_value (s, "links", &links_v);
-    gst_structure_take_value (s, "pools", &pools_v);
-    GstMessage *msg = gst_message_new_element (GST_OBJECT_CAST (pipeline), s);
-    gst_element_post_message (pipeline, msg);
-  } else {
-    g_value_unset (&elements_v);
-    g_value_unset (&links_v);
-    g_value_unset (&pools_v);
+    gst_structure_take_value (s, "elements", &report.elements_v);
+    gst_structure_take_value (s, "links", &report.links_v);
+    gst_structure_take_value (s, "pools", &report.pools_v);
+    gst_element_post_message (pipeline, gst_message_new_element (GST_OBJECT_CAST (pipeline), s));
   }
   return TRUE;
 }
