@@ -10,6 +10,8 @@
 #include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 
+#include "dmakit-enumtypes.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -26,11 +28,12 @@ typedef enum {
   GST_DMAKIT_SINK_OVERRUN_DROP = 1,
 } GstDmakitSinkOverrun;
 
-#define GST_DMAKIT_TYPE_SINK_OVERRUN (gst_dmakit_sink_overrun_get_type ())
-GType gst_dmakit_sink_overrun_get_type (void);
+/* The value names gst-inspect shows (see dmakit-enumtypes.cpp.template). */
+#define GST_DMAKIT_SINK_OVERRUN_BLOCK_DESC "Wait for room in the write queue (back-pressure)"
+#define GST_DMAKIT_SINK_OVERRUN_DROP_DESC "Never wait: drop the buffer, count it and report it"
 
-#define GST_DMAKIT_TYPE_SINK (gst_dmakit_sink_get_type ())
-G_DECLARE_FINAL_TYPE (GstDmakitSink, gst_dmakit_sink, GST_DMAKIT, SINK, GstBaseSink)
+#define GST_TYPE_DMAKIT_SINK (gst_dmakit_sink_get_type ())
+G_DECLARE_FINAL_TYPE (GstDmakitSink, gst_dmakit_sink, GST, DMAKIT_SINK, GstBaseSink)
 
 GST_ELEMENT_REGISTER_DECLARE (dmakitsink);
 

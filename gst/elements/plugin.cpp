@@ -12,13 +12,12 @@
 #include "gstdmakitsink.h"
 
 static gboolean
-plugin_init (GstPlugin *plugin)
+plugin_init (GstPlugin *plugin) noexcept
 {
   gboolean ok = TRUE;
   ok &= GST_ELEMENT_REGISTER (dmakitcrop, plugin);
   ok &= GST_ELEMENT_REGISTER (dmakitsink, plugin);
   ok &= gst_tracer_register (plugin, "dmakit", GST_TYPE_DMAKIT_TRACER);
-  (void) plugin;
   return ok;
 }
 

@@ -52,9 +52,13 @@ case $TARGET in
     PKGS="$PKGS gstreamer-check-1.0 libdrm"
     SOURCES="$SRC/gst/dmakit/dmakit.cpp $SRC/gst/dmakit/gstdmakitallocator.cpp \
              $SRC/gst/dmakit/gstdmakitbufferpool.cpp $SRC/gst/dmakit/gstdmakitroimeta.cpp \
-             $SRC/gst/elements/gstdmakitcrop.cpp $SRC/gst/elements/gstdmakitsink.cpp"
-    DEPS="$SOURCES $SRC/gst/dmakit/*.h $SRC/gst/elements/gstdmakitcrop.h \
-          $SRC/gst/elements/gstdmakitsink.h"
+             $SRC/gst/elements/dmakit-videocopy.cpp \
+             $SRC/gst/elements/gstdmakitcrop.cpp $SRC/gst/elements/dmakitcrop-*.cpp \
+             $SRC/gst/elements/gstdmakitsink.cpp $SRC/gst/elements/dmakitsink-*.cpp \
+             $BUILD/gst/elements/dmakit-enumtypes.cpp"
+    DEPS="$SOURCES $SRC/gst/dmakit/*.h $SRC/gst/elements/*.h"
+    # the enum GTypes meson generates (dmakit-enumtypes.{h,cpp})
+    CXXFLAGS="$CXXFLAGS -I$BUILD/gst/elements -I$SRC/gst/elements"
     ;;
   *)
     echo "unknown fuzz target $TARGET" >&2
