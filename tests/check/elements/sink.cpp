@@ -1106,17 +1106,34 @@ nofile_child (const char *out)
       fds++;
     closedir (d);
   }
+  /* Where this machine has DMA-BUF (a dma-heap, udmabuf or DRM node), AUTO
+   * proposes real DMA-BUFs, one fd each, for producers that import them: 63
+   * of them cannot fit under 64 fds, and the application must be told why
+   * (pool, count, size, errno) by the sink's bus error. Without DMA-BUF the
+   * pool holds system memory and the recording succeeds with few fds. */
+  bool dmabuf = false;
+  if (GstAllocator *a = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, nullptr)) {
+    dmabuf = gst_dmakit_backend_allocator_get_backend (GST_DMAKIT_BACKEND_ALLOCATOR (a))
+             != GST_DMAKIT_BACKEND_MEMFD;
+    gst_object_unref (a);
+  }
   int code = 92;
   if (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS) {
-    code = fds < 40 ? 0 : 93;
+    code = dmabuf ? 94 : fds < 40 ? 0 : 93;
   } else if (m) {
     GError *err = nullptr;
     gchar *dbg = nullptr;
     gst_message_parse_error (m, &err, &dbg);
     g_printerr ("child: error from %s: %s (%s)\n", GST_MESSAGE_SRC_NAME (m), err->message, dbg);
+    if (dmabuf && g_str_equal (GST_MESSAGE_SRC_NAME (m), "sink")
+        && strstr (err->message, "dmakitbufferpool") && strstr (err->message, "63 buffers")
+        && strstr (err->message, "115200 bytes")
+        && strstr (err->message, g_strerror (EMFILE)) && dbg && strstr (dbg, "errno 24"))
+      code = 0;
     g_clear_error (&err);
     g_free (dbg);
   }
+  g_printerr ("child: DMA-BUF here: %s\n", dmabuf ? "yes (expects the pool's error)" : "no");
   g_printerr ("child: %u fds open at EOS\n", fds);
   if (m)
     gst_message_unref (m);
@@ -1130,7 +1147,9 @@ static gchar *g_self_exe = nullptr;
 
 /* For system-memory caps and no DMA-BUF here, the proposed pool holds plain
  * system memory: no fd per buffer. max-pending=60 asks for 63 buffers, which
- * memfd memory could not have under RLIMIT_NOFILE 64 (set in a child). */
+ * memfd memory could not have under RLIMIT_NOFILE 64 (set in a child). With
+ * DMA-BUF (the VM tier) the pool cannot activate, and the bus error says
+ * which pool, how many buffers of what size, and the errno. */
 GST_START_TEST (test_no_fd_per_buffer)
 {
   TmpDir dir;
@@ -1167,7 +1186,13 @@ GST_START_TEST (test_no_fd_per_buffer)
   }
   fail_unless (WIFEXITED (status), "the child died");
   fail_unless_equals_int (WEXITSTATUS (status), 0);
-  fail_unless_equals_int (read_file (out).size (), 70 * 320 * 240 * 3 / 2);
+  GstAllocator *a = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, nullptr);
+  const bool dmabuf = a && gst_dmakit_backend_allocator_get_backend (GST_DMAKIT_BACKEND_ALLOCATOR (a))
+                               != GST_DMAKIT_BACKEND_MEMFD;
+  if (a)
+    gst_object_unref (a);
+  if (!dmabuf)
+    fail_unless_equals_int (read_file (out).size (), 70 * 320 * 240 * 3 / 2);
 }
 GST_END_TEST;
 
