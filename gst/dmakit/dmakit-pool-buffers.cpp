@@ -7,6 +7,7 @@
 #endif
 
 #include "dmakit-pool-private.h"
+#include "dmakit-mlock.h"
 
 #include <cerrno>
 #include <utility>
@@ -59,7 +60,7 @@ mark_meta_pooled (GstBuffer *, GstMeta **meta, gpointer) noexcept
  * remember only the pages that lie entirely inside the memory for munlock, so
  * a neighbouring allocation sharing an edge page keeps its lock. */
 static bool
-lock_pages (GstMemory *mem, Slot *slot, int *err) noexcept
+lock_mapped_pages (GstMemory *mem, Slot *slot, int *err) noexcept
 {
   GstMapInfo map;
   if (!gst_memory_map (mem, &map, GST_MAP_READ)) {
@@ -71,8 +72,8 @@ lock_pages (GstMemory *mem, Slot *slot, int *err) noexcept
   const uintptr_t end = begin + mem->maxsize;
   const uintptr_t lo = begin & ~(page - 1);
   const uintptr_t hi = (end + page - 1) & ~(page - 1);
-  const bool ok = mlock (reinterpret_cast<void *> (lo), hi - lo) == 0;
-  *err = ok ? 0 : errno;
+  *err = dmakit::lock_pages (reinterpret_cast<void *> (lo), hi - lo);
+  const bool ok = *err == 0;
   gst_memory_unmap (mem, &map);
   if (ok) {
     const uintptr_t in_lo = (begin + page - 1) & ~(page - 1);
@@ -139,15 +140,25 @@ alloc_one (GstDmakitBufferPool *self, Slot *out) noexcept
   slot.bytes = mem->maxsize;
 
   if (s.set.lock_memory) {
+    /* this pool's buffers only: the allocator, which others may share, is
+     * left as it is */
+    GCharPtr why;
     if (lay.dmakit) {
-      slot.locked = gst_dmakit_memory_is_locked (mem);
+      dmakit::GErrorPtr err;
+      slot.locked = gst_dmakit_memory_lock_pages (mem, err.out ());
+      if (!slot.locked)
+        why.reset (g_strdup (err ? err->message : "lock-memory: mlock refused"));
     } else {
       int err = 0;
-      slot.locked = lock_pages (mem, &slot, &err);
+      slot.locked = lock_mapped_pages (mem, &slot, &err);
       if (!slot.locked)
-        GST_DEBUG_OBJECT (self, "mlock of %" G_GSIZE_FORMAT " bytes failed: %s", mem->maxsize,
-                          g_strerror (err));
+        why.reset (dmakit::describe_lock_refusal (mem->maxsize, err));
     }
+    if (why && !s.lock_warned.exchange (true))
+      GST_WARNING_OBJECT (self, "%s (buffers from %s; further refusals at DEBUG)", why.get (),
+                          lay.describe.get ());
+    else if (why)
+      GST_DEBUG_OBJECT (self, "%s", why.get ());
   }
   *out = slot;
   return GST_FLOW_OK;
@@ -158,21 +169,9 @@ void
 free_slot (const Slot &slot) noexcept
 {
   if (slot.unlock_addr)
-    munlock (slot.unlock_addr, slot.unlock_len);
+    dmakit::unlock_pages (slot.unlock_addr, slot.unlock_len);
   /* buffer->pool is NULL here: the unref really frees it */
   gst_buffer_unref (slot.buf);
-}
-
-static void
-warn_lock_refused (GstDmakitBufferPool *self, Impl &s, guint64 failures) noexcept
-{
-  struct rlimit rl = {};
-  getrlimit (RLIMIT_MEMLOCK, &rl);
-  GST_WARNING_OBJECT (self,
-                      "lock-memory: the system refused to lock a %u-byte buffer in RAM "
-                      "(%" G_GUINT64_FORMAT " refused so far; RLIMIT_MEMLOCK %" G_GUINT64_FORMAT
-                      " bytes, CAP_IPC_LOCK lifts it); buffers stay pageable, from %s",
-                      s.lay.size, failures, guint64 (rl.rlim_cur), s.lay.describe.get ());
 }
 
 /* (M) Register a freshly allocated buffer, with the id (or kNoId) taken for
@@ -209,10 +208,6 @@ register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept
       s.stats.locked++;
     } else {
       s.stats.lock_failures++;
-      if (!s.lock_warned) {
-        s.lock_warned = true;
-        warn_lock_refused (self, s, s.stats.lock_failures);
-      }
     }
   }
   return true;

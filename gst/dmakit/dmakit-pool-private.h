@@ -114,15 +114,16 @@ struct Impl {
   std::vector<guint32> free_ids; /* (M) ids not held by a buffer nor by an allocation
                                   * in progress; capacity reserved at set_config */
 
-  SlotTable table;             /* (M) every live buffer of the pool, free or out */
-  std::vector<Slot> graveyard; /* (M) discarded buffers the refill thread frees */
-  size_t grave_n = 0;          /* (M) */
-  bool flushing = true;        /* (M) mirrors the base class' flushing state */
-  bool running = false;        /* (M) between start_pool() and shutdown_pool() */
-  bool quit = false;           /* (M) the refill thread must exit */
-  bool inactive_noted = false; /* (M) */
-  bool offset_known = false;   /* (M) */
-  bool lock_warned = false, alloc_warned = false; /* (M) */
+  SlotTable table;                        /* (M) every live buffer of the pool, free or out */
+  std::vector<Slot> graveyard;            /* (M) discarded buffers the refill thread frees */
+  size_t grave_n = 0;                     /* (M) */
+  bool flushing = true;                   /* (M) mirrors the base class' flushing state */
+  bool running = false;                   /* (M) between start_pool() and shutdown_pool() */
+  bool quit = false;                      /* (M) the refill thread must exit */
+  bool inactive_noted = false;            /* (M) */
+  bool offset_known = false;              /* (M) */
+  bool alloc_warned = false;              /* (M) */
+  std::atomic<bool> lock_warned{ false }; /* a refused lock was warned about */
   guint waiters = 0;                /* (M) acquirers waiting for a buffer (sleeping on buffer_cv,
                                      * or about to) */
   bool asked = false;               /* (M) a DONTWAIT acquire found no free buffer below max:

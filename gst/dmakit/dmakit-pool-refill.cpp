@@ -201,9 +201,7 @@ start_pool (GstDmakitBufferPool *self) noexcept
     set = s.set;
   }
 
-  if (set.lock_memory && s.lay.dmakit)
-    gst_dmakit_allocator_set_lock_memory (s.lay.allocator.get (), TRUE);
-
+  s.lock_warned.store (false);
   /* Each buffer is registered as soon as it is made: the table grows with
    * the buffers actually allocated, and nothing else is collected. */
   for (guint i = 0; i < set.min; i++) {
@@ -245,7 +243,6 @@ start_pool (GstDmakitBufferPool *self) noexcept
     s.running = true;
     s.inactive_noted = false;
     s.asked = false;
-    s.lock_warned = false;
     s.alloc_warned = false;
   }
 

@@ -29,6 +29,8 @@
 #include <gst/dmakit/dmakit.h>
 #include <gst/dmakit/dmakit-raii.h>
 
+#include "dmakit-mlock.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -826,6 +828,36 @@ struct Layout {
   guint flags = 0;   /* GstMemoryFlags from the params */
 };
 
+/* Locks the whole persistent mapping @base of our (root) memory @mem in RAM
+ * and counts it; for DMA-BUF, also faults every page in. Returns 0 or the
+ * errno of the refusal (counted, not logged: the caller says it). */
+int
+lock_mapping (GstAllocator *allocator, Impl *impl, GstMemory *mem, guint8 *base) noexcept
+{
+  const gsize maxsize = mem->maxsize;
+  const int err = dmakit::lock_pages (base, maxsize);
+  if (err) {
+    impl->lock_failures.fetch_add (1, std::memory_order_relaxed);
+    return err;
+  }
+  GST_MINI_OBJECT_FLAG_SET (mem, kFlagLocked);
+  impl->locked.fetch_add (1, std::memory_order_relaxed);
+  if (impl->backend != GST_DMAKIT_BACKEND_MEMFD) {
+    /* DMA-BUF mappings are VM_PFNMAP/VM_MIXEDMAP: their pages are kernel
+     * pages that never swap, and mlock() succeeds on them without faulting
+     * anything in. Touch every page now so that a real-time thread never
+     * takes the first-access fault. */
+    const int fd = gst_fd_memory_get_fd (mem);
+    dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+    guint8 sum = 0;
+    for (gsize off = 0; off < maxsize; off += page_size ())
+      sum = guint8 (sum + *static_cast<volatile guint8 *> (base + off));
+    dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+    (void) sum;
+  }
+  return 0;
+}
+
 /* Turns @raw into our GstMemory: KEEP_MAPPED fd memory mapped read/write now,
  * optionally mlock()ed, with the prefix/padding zeroed when asked. */
 GstMemory *
@@ -872,46 +904,13 @@ wrap_raw (GstAllocator *allocator, Impl *impl, RawBuffer &raw, const Layout &lay
   }
 
   if (impl->lock_memory.load (std::memory_order_relaxed)) {
-    /* The raw syscall: sanitizer runtimes intercept mlock() and turn it into a
-     * no-op that reports success, which would make us claim a lock we lack. */
-    if (syscall (SYS_mlock, base, maxsize) == 0) {
-      GST_MINI_OBJECT_FLAG_SET (mem, kFlagLocked);
-      impl->locked.fetch_add (1, std::memory_order_relaxed);
-      if (is_dmabuf) {
-        /* DMA-BUF mappings are VM_PFNMAP/VM_MIXEDMAP: their pages are kernel
-         * pages that never swap, and mlock() succeeds on them without
-         * faulting anything in. Touch every page now so that a real-time
-         * thread never takes the first-access fault. */
-        const int fd = gst_fd_memory_get_fd (mem);
-        dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
-        guint8 sum = 0;
-        for (gsize off = 0; off < maxsize; off += page_size ())
-          sum = guint8 (sum + *static_cast<volatile guint8 *> (base + off));
-        dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
-        (void) sum;
-      }
-    } else {
-      int err = errno;
-      impl->lock_failures.fetch_add (1, std::memory_order_relaxed);
-      struct rlimit rl = {};
-      getrlimit (RLIMIT_MEMLOCK, &rl);
-      char limit[64];
-      if (rl.rlim_cur == RLIM_INFINITY)
-        g_strlcpy (limit, "unlimited", sizeof (limit));
+    const int err = lock_mapping (allocator, impl, mem, base);
+    if (err) {
+      dmakit::GCharPtr why (dmakit::describe_lock_refusal (maxsize, err));
+      if (!impl->lock_warned.exchange (true))
+        GST_CAT_WARNING_OBJECT (impl->cat, allocator, "%s (further refusals at INFO)", why.get ());
       else
-        g_snprintf (limit, sizeof (limit), "%" G_GUINT64_FORMAT " bytes", guint64 (rl.rlim_cur));
-      if (!impl->lock_warned.exchange (true)) {
-        GST_CAT_WARNING_OBJECT (impl->cat, allocator,
-                                "mlock of %" G_GSIZE_FORMAT " bytes refused: %s (errno %d); "
-                                "RLIMIT_MEMLOCK is %s: raise it (ulimit -l, systemd "
-                                "LimitMEMLOCK=) or grant CAP_IPC_LOCK. The memory is used "
-                                "unlocked (further refusals at INFO)",
-                                maxsize, g_strerror (err), err, limit);
-      } else {
-        GST_CAT_INFO_OBJECT (impl->cat, allocator,
-                             "mlock of %" G_GSIZE_FORMAT " bytes refused: %s; RLIMIT_MEMLOCK is %s",
-                             maxsize, g_strerror (err), limit);
-      }
+        GST_CAT_INFO_OBJECT (impl->cat, allocator, "%s", why.get ());
     }
   }
 
@@ -1380,6 +1379,55 @@ gst_dmakit_memory_is_locked (GstMemory *mem)
   if (!gst_is_dmakit_memory (mem))
     return FALSE;
   return (GST_MINI_OBJECT_FLAGS (root_of (mem)) & kFlagLocked) != 0;
+}
+
+/**
+ * gst_dmakit_memory_lock_pages:
+ * @mem: dmakit memory, not yet shared with other threads
+ * @error: (optional): where to put the reason of a refusal
+ *
+ * Locks the pages of @mem (its whole mapping, shares included) in RAM
+ * (mlock), the way memory from an allocator with
+ * gst_dmakit_allocator_set_lock_memory() is locked, but for this memory
+ * alone: the allocator, which others may share, is left as it is. The lock
+ * lasts until the memory is freed. A refusal (RLIMIT_MEMLOCK) is counted in
+ * the allocator's `lock-failures` stat and returned in @error (a
+ * %G_FILE_ERROR from the errno, with a message naming the limit); nothing is
+ * logged.
+ *
+ * Returns: %TRUE if @mem is locked now (or was already).
+ *
+ * Since: 0.2
+ */
+gboolean
+gst_dmakit_memory_lock_pages (GstMemory *mem, GError **error)
+{
+  g_return_val_if_fail (mem != nullptr, FALSE);
+  g_return_val_if_fail (error == nullptr || *error == nullptr, FALSE);
+  if (!gst_is_dmakit_memory (mem)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not dmakit memory");
+    return FALSE;
+  }
+  GstMemory *root = root_of (mem);
+  if (GST_MINI_OBJECT_FLAGS (root) & kFlagLocked)
+    return TRUE;
+  GstAllocator *allocator = root->allocator;
+  Impl *impl = impl_of (allocator);
+  guint8 *base = static_cast<guint8 *> (allocator->mem_map (root, root->maxsize, GST_MAP_READ));
+  if (!base) {
+    const int err = errno ? errno : ENOMEM;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), "cannot map the memory: %s",
+                 g_strerror (err));
+    return FALSE;
+  }
+  const int err = lock_mapping (allocator, impl, root, base);
+  allocator->mem_unmap (root);
+  if (err) {
+    dmakit::GCharPtr why (dmakit::describe_lock_refusal (root->maxsize, err));
+    g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (err), why.get ());
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /**

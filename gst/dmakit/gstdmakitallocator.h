@@ -167,6 +167,9 @@ GST_DMAKIT_API
 gboolean gst_dmakit_memory_is_locked (GstMemory *mem);
 
 GST_DMAKIT_API
+gboolean gst_dmakit_memory_lock_pages (GstMemory *mem, GError **error);
+
+GST_DMAKIT_API
 guint64 gst_dmakit_allocator_get_sync_count (GstAllocator *allocator);
 
 GST_DMAKIT_API

@@ -9,11 +9,11 @@
 #endif
 
 #include "dmakit-pool-private.h"
+#include "dmakit-mlock.h"
 
 #include <gst/video/gstvideopool.h>
 
 #include <new>
-#include <sys/mman.h>
 #include <utility>
 
 GST_DEBUG_CATEGORY (gst_dmakit_buffer_pool_debug);
@@ -136,7 +136,7 @@ gst_dmakit_buffer_pool_alloc_buffer (GstBufferPool *pool, GstBuffer **buffer,
   GstFlowReturn ret = alloc_one (GST_DMAKIT_BUFFER_POOL (pool), &slot);
   if (ret == GST_FLOW_OK) {
     if (slot.unlock_addr)
-      munlock (slot.unlock_addr, slot.unlock_len);
+      dmakit::unlock_pages (slot.unlock_addr, slot.unlock_len);
     *buffer = slot.buf;
   }
   return ret;
