@@ -8,6 +8,7 @@
 
 #include "dmakit-pool-private.h"
 #include "dmakit-mlock.h"
+#include "dmakit-pool-layout.h"
 
 #include <cerrno>
 #include <utility>
@@ -29,7 +30,7 @@ is_dmakit_allocator (GstAllocator *allocator) noexcept
   return allocator && gst_is_dmakit_allocator (allocator);
 }
 
-gchar *
+static gchar *
 describe_allocator (GstAllocator *allocator) noexcept
 {
   if (!allocator)
@@ -46,6 +47,74 @@ describe_allocator (GstAllocator *allocator) noexcept
     return s;
   }
   return g_strdup_printf ("%s (allocator %s)", mem_type, GST_OBJECT_NAME (allocator));
+}
+
+void
+describe_layout (Layout *lay) noexcept
+{
+  lay->dmakit = is_dmakit_allocator (lay->allocator.get ());
+  if (!lay->allocator) {
+    lay->describe = "the pool's own dmakit allocator (auto backend, opened on activation)";
+    return;
+  }
+  GCharPtr d (describe_allocator (lay->allocator.get ()));
+  lay->describe = d.get ();
+}
+
+bool
+fit_layout (GstDmakitBufferPool *self, Layout *lay, int *err, const gchar **what) noexcept
+{
+  if (!lay->allocator) {
+    dmakit::GErrorPtr gerr;
+    GstAllocator *own = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, gerr.out ());
+    if (own) {
+      lay->allocator = ObjectRef<GstAllocator>::adopt (own);
+    } else {
+      GST_WARNING_OBJECT (self, "no dmakit allocator (%s); using the system allocator",
+                          gerr ? gerr->message : "unknown error");
+      lay->allocator = ObjectRef<GstAllocator>::adopt (gst_allocator_find (nullptr));
+    }
+    describe_layout (lay);
+  }
+  if (!lay->video || !lay->dmakit
+      || gst_dmakit_allocator_get_backend (lay->allocator.get ()) != GST_DMAKIT_BACKEND_DRM_DUMB)
+    return true;
+  guint w, rows, bpp;
+  if (!drm_geometry (lay->vinfo, &w, &rows, &bpp)) {
+    GST_INFO_OBJECT (self,
+                     "format %s does not map onto a DRM dumb buffer's single pitch; "
+                     "allocating plain memory from it",
+                     gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&lay->vinfo)));
+    return true;
+  }
+  /* one probe allocation tells the driver's pitch for this geometry */
+  guint pitch = 0;
+  errno = 0;
+  GstMemory *probe = gst_dmakit_allocator_alloc_2d (lay->allocator.get (), w, rows, bpp, &pitch);
+  *err = errno;
+  GstVideoInfo on_pitch = lay->vinfo;
+  const gsize laid = probe ? relayout_on_pitch (&on_pitch, pitch) : 0;
+  if (probe)
+    gst_memory_unref (probe);
+  if (!probe || laid == 0 || laid > G_MAXUINT) {
+    GST_WARNING_OBJECT (self, "DRM dumb allocation %ux%u@%u from %s %s", w, rows, bpp,
+                        lay->describe.c_str (),
+                        probe ? "has a pitch the planes cannot follow" : "failed");
+    *what = probe ? "the driver's pitch does not fit the planes" : "DRM dumb probe allocation";
+    if (probe)
+      *err = EINVAL;
+    return false;
+  }
+  /* the planes on the driver's pitch may need more rows than the probe */
+  lay->size = std::max<guint> (lay->size, guint (laid));
+  rows = std::max<guint> (rows, guint ((guint64 (lay->size) + pitch - 1) / pitch));
+  lay->vinfo = on_pitch;
+  lay->drm = true;
+  lay->drm_width = w;
+  lay->drm_rows = rows;
+  lay->drm_bpp = bpp;
+  lay->drm_pitch = pitch;
+  return true;
 }
 
 static gboolean
@@ -156,7 +225,7 @@ alloc_one (GstDmakitBufferPool *self, Slot *out) noexcept
     }
     if (why && !s.lock_warned.exchange (true))
       GST_WARNING_OBJECT (self, "%s (buffers from %s; further refusals at DEBUG)", why.get (),
-                          lay.describe.get ());
+                          lay.describe.c_str ());
     else if (why)
       GST_DEBUG_OBJECT (self, "%s", why.get ());
   }

@@ -267,65 +267,16 @@ configure (GstDmakitBufferPool *self, GstStructure *config) noexcept
     return FALSE;
   }
 
-  /* the allocator: the config's, or our own (AUTO) */
-  if (alloc_ref) {
-    lay.allocator = alloc_ref;
-  } else {
-    dmakit::GErrorPtr err;
-    GstAllocator *own = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_AUTO, nullptr, err.out ());
-    if (own) {
-      lay.allocator = ObjectRef<GstAllocator>::adopt (own);
-    } else {
-      GST_WARNING_OBJECT (self, "no dmakit allocator (%s); using the system allocator",
-                          err ? err->message : "unknown error");
-      lay.allocator = ObjectRef<GstAllocator>::adopt (gst_allocator_find (nullptr));
-    }
-  }
-  lay.dmakit = is_dmakit_allocator (lay.allocator.get ());
-  lay.describe.reset (describe_allocator (lay.allocator.get ()));
+  /* Validation only: the pool's own allocator (when the config names none)
+   * is opened, and a DRM dumb layout probed, on activation (fit_layout()). */
+  lay.allocator = alloc_ref;
   lay.params = params;
-
   if (lay.video) {
     /* aligned layouts may be bigger; like GstVideoBufferPool, grow silently */
     size = std::max<guint> (size, guint (GST_VIDEO_INFO_SIZE (&lay.vinfo)));
-    guint w, rows, bpp;
-    if (lay.dmakit
-        && gst_dmakit_allocator_get_backend (lay.allocator.get ()) == GST_DMAKIT_BACKEND_DRM_DUMB) {
-      if (!drm_geometry (lay.vinfo, &w, &rows, &bpp)) {
-        GST_INFO_OBJECT (self,
-                         "format %s does not map onto a DRM dumb buffer's single pitch; "
-                         "allocating plain memory from it",
-                         gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&lay.vinfo)));
-      } else {
-        /* one probe allocation tells the driver's pitch for this geometry */
-        guint pitch = 0;
-        GstMemory *probe
-            = gst_dmakit_allocator_alloc_2d (lay.allocator.get (), w, rows, bpp, &pitch);
-        GstVideoInfo on_pitch = lay.vinfo;
-        const gsize laid = probe ? relayout_on_pitch (&on_pitch, pitch) : 0;
-        if (probe)
-          gst_memory_unref (probe);
-        if (!probe || laid == 0 || laid > G_MAXUINT) {
-          GST_WARNING_OBJECT (self,
-                              "invalid config: DRM dumb allocation %ux%u@%u from %s "
-                              "%s",
-                              w, rows, bpp, lay.describe.get (),
-                              probe ? "has a pitch the planes cannot follow" : "failed");
-          return FALSE;
-        }
-        /* the planes on the driver's pitch may need more rows than the probe */
-        size = std::max<guint> (size, guint (laid));
-        rows = std::max<guint> (rows, guint ((guint64 (size) + pitch - 1) / pitch));
-        lay.vinfo = on_pitch;
-        lay.drm = true;
-        lay.drm_width = w;
-        lay.drm_rows = rows;
-        lay.drm_bpp = bpp;
-        lay.drm_pitch = pitch;
-      }
-    }
   }
   lay.size = size;
+  describe_layout (&lay);
 
   /* the free stacks, the id map and the free ids, bounded by kMaxIds; the
    * buffer table grows with the buffers actually allocated */
@@ -355,6 +306,7 @@ configure (GstDmakitBufferPool *self, GstStructure *config) noexcept
     std::lock_guard<std::mutex> lk (s.mutex);
     s.generation++;
     s.set = set;
+    s.configured = lay;
     s.lay = std::move (lay);
     s.offset_known = false;
     s.hot_size.store (size, std::memory_order_relaxed);
@@ -374,7 +326,7 @@ configure (GstDmakitBufferPool *self, GstStructure *config) noexcept
     gst_buffer_pool_config_set_allocator (config, alloc_ref.get (), &params);
   GST_DEBUG_OBJECT (self, "configured: %u bytes, min %u, max %u, %s%s%s from %s", size, min, max,
                     s.lay.video ? "video" : "plain", s.lay.add_meta ? " with VideoMeta" : "",
-                    s.lay.drm ? " on a DRM pitch" : "", s.lay.describe.get ());
+                    s.lay.drm ? " on a DRM pitch" : "", s.lay.describe.c_str ());
   return TRUE;
 }
 

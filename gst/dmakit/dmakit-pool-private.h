@@ -41,6 +41,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <vector>
 
 GST_DEBUG_CATEGORY_EXTERN (gst_dmakit_buffer_pool_debug);
@@ -63,8 +64,8 @@ struct Layout {
   guint size = 0; /* bytes each buffer exposes */
   GstAllocationParams params{};
   ObjectRef<GstAllocator> allocator;
-  GCharPtr describe;   /* "dmakit memfd backend (dmakit-memfd, ...)" for messages */
-  bool dmakit = false; /* one of our allocators: lock through its API */
+  std::string describe; /* "dmakit memfd backend (dmakit-memfd, ...)" for messages */
+  bool dmakit = false;  /* one of our allocators: lock through its API */
   bool video = false;
   GstVideoInfo vinfo{}; /* final layout (alignment and driver pitch applied) */
   bool add_meta = false;
@@ -133,8 +134,9 @@ struct Impl {
   gsize mem_offset = 0;             /* (M) */
   GThread *refill_thread = nullptr; /* (M) */
   Settings set;                     /* (M) written only while nothing is out */
-  Layout lay;                       /* (M) idem; read without the mutex while started */
-  Stats stats;                      /* (M) */
+  Layout configured;                /* (M) as set_config accepted it */
+  Layout lay;  /* (M) idem, fitted on activation; read without the mutex while started */
+  Stats stats; /* (M) */
 
   /* Written under the mutex, read by the hot paths. Counters of pushes and
    * pops that are not acquires or releases, so that
@@ -227,7 +229,13 @@ monotonic_ns () noexcept
 
 /* dmakit-pool-buffers.cpp */
 bool is_dmakit_allocator (GstAllocator *allocator) noexcept;
-gchar *describe_allocator (GstAllocator *allocator) noexcept;
+/* Set lay->dmakit and lay->describe from lay->allocator (none yet: the
+ * pool's own, opened on activation). */
+void describe_layout (Layout *lay) noexcept;
+/* Activation: open the pool's own allocator when the config named none, and
+ * fit a video layout on a DRM dumb buffer's pitch (one probe allocation).
+ * False (with the errno and what failed) when that cannot be done. */
+bool fit_layout (GstDmakitBufferPool *self, Layout *lay, int *err, const gchar **what) noexcept;
 GstFlowReturn alloc_one (GstDmakitBufferPool *self, Slot *out) noexcept;
 void free_slot (const Slot &slot) noexcept;
 bool register_slot (GstDmakitBufferPool *self, Impl &s, Slot &slot) noexcept;

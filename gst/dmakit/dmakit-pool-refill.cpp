@@ -83,7 +83,7 @@ refill_thread_main (gpointer data) noexcept
         GST_WARNING_OBJECT (self,
                             "refill: could not allocate a %u-byte buffer from %s "
                             "(%zu allocated); retrying every 50 ms",
-                            s.lay.size, s.lay.describe.get (), allocated);
+                            s.lay.size, s.lay.describe.c_str (), allocated);
         lk.lock ();
       }
       s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
@@ -169,7 +169,7 @@ report_activation_failure (GstDmakitBufferPool *self, guint count, guint done, i
   gchar *debug = g_strdup_printf (
       "pool %s: could not preallocate %u buffers of %u bytes from %s: buffer %u of %u failed "
       "(%s): %s (errno %d); RLIMIT_NOFILE %" G_GUINT64_FORMAT,
-      name, count, size, s.lay.describe.get (), done + 1, count, what, reason, err,
+      name, count, size, s.lay.describe.c_str (), done + 1, count, what, reason, err,
       guint64 (nofile.rlim_cur));
   GST_ERROR_OBJECT (self, "activation failed: %s", debug);
   ObjectRef<GstElement> element
@@ -196,9 +196,23 @@ start_pool (GstDmakitBufferPool *self) noexcept
 {
   Impl &s = *self->impl;
   Settings set;
+  Layout lay;
   {
     std::lock_guard<std::mutex> lk (s.mutex);
     set = s.set;
+    lay = s.configured;
+  }
+  /* devices are opened and probed here, on activation, never in set_config */
+  int err = 0;
+  const gchar *what = "allocator setup";
+  if (!fit_layout (self, &lay, &err, &what)) {
+    report_activation_failure (self, set.min, 0, err, what);
+    return FALSE;
+  }
+  {
+    std::lock_guard<std::mutex> lk (s.mutex);
+    s.lay = std::move (lay);
+    s.hot_size.store (s.lay.size, std::memory_order_relaxed);
   }
 
   s.lock_warned.store (false);
@@ -264,8 +278,8 @@ start_pool (GstDmakitBufferPool *self) noexcept
   GST_DEBUG_OBJECT (self,
                     "started: %u buffers of %u bytes from %s, max %u, refill %s, "
                     "low watermark %u",
-                    set.min, s.lay.size, s.lay.describe.get (), set.max, set.refill ? "on" : "off",
-                    set.low_watermark);
+                    set.min, s.lay.size, s.lay.describe.c_str (), set.max,
+                    set.refill ? "on" : "off", set.low_watermark);
   return TRUE;
 }
 

@@ -126,7 +126,7 @@ acquire_slow (GstDmakitBufferPool *self, GstBuffer **buffer,
         GST_WARNING_OBJECT (self,
                             "could not allocate a %u-byte buffer from %s "
                             "(%" G_GUINT64_FORMAT " failures)",
-                            s.lay.size, s.lay.describe.get (), failures);
+                            s.lay.size, s.lay.describe.c_str (), failures);
         lk.lock ();
         ret = GST_FLOW_ERROR;
         break;

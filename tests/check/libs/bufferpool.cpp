@@ -1832,6 +1832,33 @@ GST_START_TEST (test_lock_memory_refused_warns)
 }
 GST_END_TEST;
 
+/* set_config only validates: the pool's own allocator (no allocator in the
+ * config) is opened on activation, not during negotiation. Seen through the
+ * allocator's INFO line that names the backend AUTO chose. */
+GST_START_TEST (test_set_config_opens_nothing)
+{
+  LogCapture cap;
+  log_capture_start (&cap);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_INFO);
+  GstBufferPool *pool = configured_pool (nullptr, 4096, 1, 2, nullptr);
+  log_capture_stop (&cap);
+  fail_unless (log_capture_find (&cap, { "auto: chose" }).empty (),
+               "set_config opened an allocator");
+  LogCapture cap2;
+  log_capture_start (&cap2);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_INFO);
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  log_capture_stop (&cap2);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_WARNING);
+  fail_if (log_capture_find (&cap2, { "auto: chose" }).empty (),
+           "activation did not open the pool's allocator");
+  GstBuffer *b = acquire (pool);
+  gst_buffer_unref (b);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+}
+GST_END_TEST;
+
 /* The reset happens in the reset_buffer vfunc, which chains GstBufferPool's
  * default (flags, timestamps, offsets, unpooled metas) and restores the size,
  * so that anything hooking the base class' contract sees it. */
@@ -1967,6 +1994,7 @@ bufferpool_suite (void)
   tcase_add_test (tc, test_lock_memory_refused_warns);
   tcase_add_test (tc, test_lock_memory_leaves_shared_allocator);
   tcase_add_test (tc, test_reset_buffer_vfunc);
+  tcase_add_test (tc, test_set_config_opens_nothing);
   tcase_add_test (tc, test_stats_fields);
   return s;
 }
