@@ -1859,8 +1859,8 @@ GST_START_TEST (test_set_config_opens_nothing)
 }
 GST_END_TEST;
 
-/* The reset happens in the reset_buffer vfunc, which chains GstBufferPool's
- * default (flags, timestamps, offsets, unpooled metas) and restores the size,
+/* The reset happens in the reset_buffer vfunc, which does what GstBufferPool's
+ * default does (flags, timestamps, offsets, unpooled metas, the size),
  * so that anything hooking the base class' contract sees it. */
 GST_START_TEST (test_reset_buffer_vfunc)
 {
