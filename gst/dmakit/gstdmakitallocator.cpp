@@ -184,28 +184,6 @@ struct _GstDmakitFdAllocatorClass {
   GstFdAllocatorClass parent_class;
 };
 
-/* ---- GEnum ------------------------------------------------------------- */
-
-GType
-gst_dmakit_backend_get_type (void)
-{
-  static gsize type_id = 0;
-  static const GEnumValue values[] = {
-    /* value_name is what gst-inspect shows next to the nick: a description */
-    { GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto" },
-    { GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap" },
-    { GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf" },
-    { GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb" },
-    { GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd" },
-    { 0, nullptr, nullptr },
-  };
-  if (g_once_init_enter (&type_id)) {
-    GType t = g_enum_register_static ("GstDmakitBackend", values);
-    g_once_init_leave (&type_id, t);
-  }
-  return type_id;
-}
-
 /* ---- type boilerplate ----------------------------------------------------- */
 
 G_DEFINE_INTERFACE (GstDmakitBackendAllocator, gst_dmakit_backend_allocator, GST_TYPE_ALLOCATOR)
@@ -1468,7 +1446,7 @@ gst_dmakit_allocator_get_stats (GstAllocator *allocator)
   const guint64 allocated = impl->allocated.load ();
   const guint64 freed = impl->freed.load ();
   GstStructure *s = gst_structure_new (
-      "dmakit-allocator-stats", "backend", G_TYPE_STRING, backend_nick (impl->backend),
+      GST_DMAKIT_ALLOCATOR_STATS, "backend", G_TYPE_STRING, backend_nick (impl->backend),
       "allocated", G_TYPE_UINT64, allocated, "freed", G_TYPE_UINT64, freed, "outstanding",
       G_TYPE_UINT64, allocated >= freed ? allocated - freed : guint64 (0), "outstanding-bytes",
       G_TYPE_UINT64, impl->outstanding_bytes.load (), "failures", G_TYPE_UINT64,

@@ -169,6 +169,18 @@ gboolean gst_dmakit_memory_is_locked (GstMemory *mem);
 GST_DMAKIT_API
 gboolean gst_dmakit_memory_lock_pages (GstMemory *mem, GError **error);
 
+/**
+ * GST_DMAKIT_ALLOCATOR_STATS:
+ *
+ * Name of the #GstStructure returned by gst_dmakit_allocator_get_stats():
+ * `"dmakit-allocator-stats"`. (The pool's is %GST_DMAKIT_BUFFER_POOL_STATS,
+ * `"GstDmakitBufferPoolStats"`: both names are kept as they were, since
+ * applications match them.)
+ *
+ * Since: 0.2
+ */
+#define GST_DMAKIT_ALLOCATOR_STATS "dmakit-allocator-stats"
+
 GST_DMAKIT_API
 guint64 gst_dmakit_allocator_get_sync_count (GstAllocator *allocator);
 

@@ -25,22 +25,6 @@ using namespace dmakit::pool;
 
 G_DEFINE_TYPE (GstDmakitBufferPool, gst_dmakit_buffer_pool, GST_TYPE_BUFFER_POOL)
 
-GType
-gst_dmakit_timeout_action_get_type (void)
-{
-  static gsize type_id = 0;
-  static const GEnumValue values[] = {
-    /* value_name is what gst-inspect shows next to the nick: a description */
-    { GST_DMAKIT_TIMEOUT_ACTION_WARN, "Warn, then keep waiting", "warn" },
-    { GST_DMAKIT_TIMEOUT_ACTION_FAIL, "Warn, then fail the acquire", "fail" },
-    { 0, nullptr, nullptr },
-  };
-  if (g_once_init_enter (&type_id)) {
-    GType t = g_enum_register_static ("GstDmakitTimeoutAction", values);
-    g_once_init_leave (&type_id, t);
-  }
-  return type_id;
-}
 
 /* ---- vfuncs ------------------------------------------------------------------- */
 
