@@ -131,6 +131,12 @@ private:
   std::atomic<guint64> half_wraps_{ 0 };
 };
 
+/* Why lock-free and not a mutex around two preallocated vectors: measured
+ * in one session (2 M pop+push pairs, best of 5, three rounds, loaded
+ * 2-vCPU host), these stacks took 11.4-11.8 ns per pop+push, a std::mutex
+ * LIFO with the same order 16.1-25.4 ns: 5-14 ns of a 60-65 ns
+ * acquire+release cycle, and a mutex makes a real-time streaming thread
+ * wait behind a preempted holder. Figures in docs/bufferpool.md. */
 /* The free buffers: two FreeStacks over one node array. Released buffers go
  * on `released`, buffers the pool made itself (preallocated, refilled) on
  * `spares`; an acquire takes from `released` first. So a buffer released is
