@@ -195,7 +195,7 @@ gst_dmakit_backend_allocator_default_init (GstDmakitBackendAllocatorInterface *)
 
 /* Both allocators implement the interface; it has no vfuncs to fill in. */
 static void
-backend_allocator_iface_init (gpointer, gpointer)
+backend_allocator_iface_init (gpointer, gpointer) noexcept
 {
 }
 
@@ -981,7 +981,7 @@ gst_dmakit_allocator_free (GstAllocator *allocator, GstMemory *mem) noexcept
 }
 
 static void
-gst_dmakit_allocator_finalize (GObject *object)
+gst_dmakit_allocator_finalize (GObject *object) noexcept
 {
   auto *self = reinterpret_cast<GstDmakitAllocator *> (object);
   GST_DEBUG_OBJECT (self, "finalize");
@@ -1023,7 +1023,7 @@ gst_dmakit_fd_allocator_free (GstAllocator *allocator, GstMemory *mem) noexcept
 }
 
 static void
-gst_dmakit_fd_allocator_finalize (GObject *object)
+gst_dmakit_fd_allocator_finalize (GObject *object) noexcept
 {
   auto *self = reinterpret_cast<GstDmakitFdAllocator *> (object);
   GST_CAT_DEBUG_OBJECT (dmakit_fd_allocator_debug, self, "finalize");

@@ -281,7 +281,7 @@ gst_dmakit_buffer_pool_init (GstDmakitBufferPool *self)
 }
 
 static void
-gst_dmakit_buffer_pool_dispose (GObject *object)
+gst_dmakit_buffer_pool_dispose (GObject *object) noexcept
 {
   /* the base class deactivates the pool here (nothing can be out: every
    * outstanding buffer holds a ref), which stops it */
@@ -298,7 +298,7 @@ gst_dmakit_buffer_pool_dispose (GObject *object)
 }
 
 static void
-gst_dmakit_buffer_pool_finalize (GObject *object)
+gst_dmakit_buffer_pool_finalize (GObject *object) noexcept
 {
   GstDmakitBufferPool *self = GST_DMAKIT_BUFFER_POOL (object);
   shutdown_pool (self);
