@@ -122,7 +122,7 @@ configure (GstDmakitBufferPool *self, GstStructure *config) noexcept
     guint wm;
     gboolean b;
     GstClockTime t;
-    GstDmakitTimeoutAction action;
+    gint action; /* read as an int: an invalid value is not a GstDmakitTimeoutAction */
     if (gst_dmakit_buffer_pool_config_get_low_watermark (config, &wm))
       set.low_watermark = wm;
     if (gst_dmakit_buffer_pool_config_get_refill (config, &b))
@@ -131,9 +131,10 @@ configure (GstDmakitBufferPool *self, GstStructure *config) noexcept
       set.lock_memory = b;
     if (gst_dmakit_buffer_pool_config_get_acquire_timeout (config, &t))
       set.timeout = t;
-    if (gst_dmakit_buffer_pool_config_get_timeout_action (config, &action)) {
+    if (gst_structure_get_enum (config, DMAKIT_POOL_KEY_TIMEOUT_ACTION,
+                                GST_DMAKIT_TYPE_TIMEOUT_ACTION, &action)) {
       if (action == GST_DMAKIT_TIMEOUT_ACTION_WARN || action == GST_DMAKIT_TIMEOUT_ACTION_FAIL) {
-        set.action = action;
+        set.action = GstDmakitTimeoutAction (action);
       } else {
         GST_WARNING_OBJECT (self, "invalid config: timeout action %d; proposing warn", action);
         gst_dmakit_buffer_pool_config_set_timeout_action (config, GST_DMAKIT_TIMEOUT_ACTION_WARN);
