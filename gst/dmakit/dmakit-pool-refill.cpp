@@ -19,6 +19,25 @@ namespace dmakit
 {
 namespace pool
 {
+/* (M, @lk holds it) A refill allocation failed: count it, warn the first
+ * time (without the mutex), and retry in 50 ms. */
+static void
+refill_failed (GstDmakitBufferPool *self, std::unique_lock<std::mutex> &lk,
+               const gchar *what) noexcept
+{
+  Impl &s = *self->impl;
+  s.stats.alloc_failures++;
+  if (!s.alloc_warned) {
+    s.alloc_warned = true;
+    const size_t allocated = s.allocated ();
+    lk.unlock ();
+    GST_WARNING_OBJECT (self, "refill: %s (%u bytes from %s, %zu allocated); retrying every 50 ms",
+                        what, s.lay.size, s.lay.describe.c_str (), allocated);
+    lk.lock ();
+  }
+  s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
+}
+
 static gpointer
 refill_thread_main (gpointer data) noexcept
 {
@@ -39,18 +58,7 @@ refill_thread_main (gpointer data) noexcept
     if (s.refill_needed ()) {
       if (!s.reserve (s.allocated () + s.pending + 1)) {
         /* no room to track one more buffer: as if the allocation failed */
-        s.stats.alloc_failures++;
-        if (!s.alloc_warned) {
-          s.alloc_warned = true;
-          const size_t allocated = s.allocated ();
-          lk.unlock ();
-          GST_WARNING_OBJECT (self,
-                              "refill: out of memory for the table of %zu buffers; "
-                              "retrying every 50 ms",
-                              allocated + 1);
-          lk.lock ();
-        }
-        s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
+        refill_failed (self, lk, "out of memory for the table of one more buffer");
         continue;
       }
       const guint32 id = s.take_id (); /* refill_needed(): there is one */
@@ -75,18 +83,7 @@ refill_thread_main (gpointer data) noexcept
       } else {
         s.give_id (id);
       }
-      s.stats.alloc_failures++;
-      if (!s.alloc_warned) {
-        s.alloc_warned = true;
-        const size_t allocated = s.allocated ();
-        lk.unlock ();
-        GST_WARNING_OBJECT (self,
-                            "refill: could not allocate a %u-byte buffer from %s "
-                            "(%zu allocated); retrying every 50 ms",
-                            s.lay.size, s.lay.describe.c_str (), allocated);
-        lk.lock ();
-      }
-      s.refill_cv.wait_for (lk, std::chrono::milliseconds (50));
+      refill_failed (self, lk, "could not allocate a buffer");
       continue;
     }
     s.refill_idle.store (true, std::memory_order_relaxed);
