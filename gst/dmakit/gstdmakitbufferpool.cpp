@@ -25,7 +25,6 @@ using namespace dmakit::pool;
 
 G_DEFINE_TYPE (GstDmakitBufferPool, gst_dmakit_buffer_pool, GST_TYPE_BUFFER_POOL)
 
-
 /* ---- vfuncs ------------------------------------------------------------------- */
 
 static const gchar **
@@ -195,16 +194,15 @@ remove_meta_unpooled (GstBuffer *buffer, GstMeta **meta, gpointer) noexcept
 /* GstBufferPool calls this before release_buffer for every buffer coming
  * back (gst_buffer_pool_release_buffer: reset_buffer, release_buffer, then
  * the outstanding count). It does what GstBufferPool's default does (flags
- * but TAG_MEMORY, timestamps, offsets, unpooled metas; the size restored)
- * without chaining it: the default also resizes every buffer to the
- * config's size through gst_buffer_resize(), which cost 22-25 ns per cycle
- * here (65 -> 88 ns in the single-thread loop), and our size is the fitted
- * layout's (a DRM pitch may make it bigger than the config's). Runs on the
- * releasing thread without the mutex: it touches only the buffer, which is
- * ours alone now, and hot_size/hot_offset, which only change while no
+ * but TAG_MEMORY, timestamps, offsets, unpooled metas; release_buffer then
+ * restores the size once it has checked the memory) without chaining it: the default also resizes
+ * every buffer to the config's size through gst_buffer_resize(), which cost 22-25 ns per cycle here
+ * (65 -> 88 ns in the single-thread loop), and our size is the fitted layout's (a DRM pitch may
+ * make it bigger than the config's). Runs on the releasing thread without the mutex: it touches
+ * only the buffer, which is ours alone now, and hot_size/hot_offset, which only change while no
  * buffer is out. */
 static void
-gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buffer) noexcept
+gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *, GstBuffer *buffer) noexcept
 {
   GST_BUFFER_FLAGS (buffer) &= GST_BUFFER_FLAG_TAG_MEMORY;
   GST_BUFFER_PTS (buffer) = GST_CLOCK_TIME_NONE;
@@ -213,18 +211,11 @@ gst_dmakit_buffer_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buffer) noe
   GST_BUFFER_OFFSET (buffer) = GST_BUFFER_OFFSET_NONE;
   GST_BUFFER_OFFSET_END (buffer) = GST_BUFFER_OFFSET_NONE;
   gst_buffer_foreach_meta (buffer, remove_meta_unpooled, nullptr);
-  Impl &s = *GST_DMAKIT_BUFFER_POOL_CAST (pool)->impl;
-  if (G_UNLIKELY (gst_buffer_n_memory (buffer) != 1))
-    return;
-  GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
-  const gsize size = s.hot_size.load (std::memory_order_relaxed);
-  const gsize offset = s.hot_offset.load (std::memory_order_relaxed);
-  if (G_UNLIKELY (mem->size != size || mem->offset != offset) && mem->maxsize >= offset + size
-      && memory_is_exclusive (mem))
-    gst_buffer_resize (buffer, gssize (offset) - gssize (mem->offset), gssize (size));
 }
 
-/* Why a returned (and reset) buffer cannot be handed out again, or nullptr. */
+/* Why a returned (and reset) buffer cannot be handed out again, or nullptr.
+ * A resized buffer (audio sources and encoders do that) gets its size back
+ * here, once its memory is known to be its own. */
 static inline const gchar *
 check_returned (Impl &s, GstBuffer *buffer) noexcept
 {
@@ -235,9 +226,15 @@ check_returned (Impl &s, GstBuffer *buffer) noexcept
   GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
   if (G_UNLIKELY (!memory_is_exclusive (mem)))
     return "its memory is shared, still mapped or read-only";
-  if (G_UNLIKELY (mem->size != s.hot_size.load (std::memory_order_relaxed)
-                  || mem->offset != s.hot_offset.load (std::memory_order_relaxed)))
-    return "it was resized beyond its memory";
+  const gsize size = s.hot_size.load (std::memory_order_relaxed);
+  const gsize offset = s.hot_offset.load (std::memory_order_relaxed);
+  if (G_UNLIKELY (mem->size != size || mem->offset != offset)) {
+    if (mem->maxsize < offset + size)
+      return "it was resized beyond its memory";
+    gst_buffer_resize (buffer, gssize (offset) - gssize (mem->offset), gssize (size));
+    if (mem->size != size || mem->offset != offset)
+      return "it was resized and cannot be restored";
+  }
   return nullptr;
 }
 
