@@ -20,6 +20,8 @@ G_BEGIN_DECLS
  *
  * Error domain of the dmakit library. Errors in this domain carry a
  * #GstDmakitError code.
+ *
+ * Since: 0.1
  */
 #define GST_DMAKIT_ERROR (gst_dmakit_error_quark ())
 
@@ -31,6 +33,10 @@ G_BEGIN_DECLS
  * @GST_DMAKIT_ERROR_NO_MEMORY: an allocation was refused (message has size and count)
  * @GST_DMAKIT_ERROR_PARSE: text could not be parsed (message says where)
  * @GST_DMAKIT_ERROR_INVALID: an argument or configuration is invalid
+ *
+ * Error codes of the %GST_DMAKIT_ERROR domain.
+ *
+ * Since: 0.1
  */
 typedef enum {
   GST_DMAKIT_ERROR_FAILED,
@@ -41,6 +47,13 @@ typedef enum {
   GST_DMAKIT_ERROR_INVALID,
 } GstDmakitError;
 
+/**
+ * gst_dmakit_error_quark:
+ *
+ * Returns: the quark of the %GST_DMAKIT_ERROR error domain.
+ *
+ * Since: 0.1
+ */
 GST_DMAKIT_API
 GQuark gst_dmakit_error_quark (void);
 
@@ -48,6 +61,8 @@ GQuark gst_dmakit_error_quark (void);
  * gst_dmakit_version_string:
  *
  * Returns: (transfer none): the library version, e.g. "0.1.0".
+ *
+ * Since: 0.1
  */
 GST_DMAKIT_API
 const gchar *gst_dmakit_version_string (void);

@@ -29,6 +29,8 @@
 #include <gst/dmakit/dmakit.h>
 #include <gst/dmakit/dmakit-raii.h>
 
+#include "dmakit-mlock.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -182,28 +184,6 @@ struct _GstDmakitFdAllocatorClass {
   GstFdAllocatorClass parent_class;
 };
 
-/* ---- GEnum ------------------------------------------------------------- */
-
-GType
-gst_dmakit_backend_get_type (void)
-{
-  static gsize type_id = 0;
-  static const GEnumValue values[] = {
-    /* value_name is what gst-inspect shows next to the nick: a description */
-    { GST_DMAKIT_BACKEND_AUTO, "Try dma-heap, udmabuf, DRM dumb, then memfd", "auto" },
-    { GST_DMAKIT_BACKEND_DMA_HEAP, "DMA-BUF from a Linux dma-heap", "dma-heap" },
-    { GST_DMAKIT_BACKEND_UDMABUF, "DMA-BUF from memfd pages through /dev/udmabuf", "udmabuf" },
-    { GST_DMAKIT_BACKEND_DRM_DUMB, "DMA-BUF from DRM dumb buffers (PRIME export)", "drm-dumb" },
-    { GST_DMAKIT_BACKEND_MEMFD, "Plain memfd memory (fd memory, not DMA-BUF)", "memfd" },
-    { 0, nullptr, nullptr },
-  };
-  if (g_once_init_enter (&type_id)) {
-    GType t = g_enum_register_static ("GstDmakitBackend", values);
-    g_once_init_leave (&type_id, t);
-  }
-  return type_id;
-}
-
 /* ---- type boilerplate ----------------------------------------------------- */
 
 G_DEFINE_INTERFACE (GstDmakitBackendAllocator, gst_dmakit_backend_allocator, GST_TYPE_ALLOCATOR)
@@ -215,7 +195,7 @@ gst_dmakit_backend_allocator_default_init (GstDmakitBackendAllocatorInterface *)
 
 /* Both allocators implement the interface; it has no vfuncs to fill in. */
 static void
-backend_allocator_iface_init (gpointer, gpointer)
+backend_allocator_iface_init (gpointer, gpointer) noexcept
 {
 }
 
@@ -826,6 +806,36 @@ struct Layout {
   guint flags = 0;   /* GstMemoryFlags from the params */
 };
 
+/* Locks the whole persistent mapping @base of our (root) memory @mem in RAM
+ * and counts it; for DMA-BUF, also faults every page in. Returns 0 or the
+ * errno of the refusal (counted, not logged: the caller says it). */
+int
+lock_mapping (GstAllocator *allocator, Impl *impl, GstMemory *mem, guint8 *base) noexcept
+{
+  const gsize maxsize = mem->maxsize;
+  const int err = dmakit::lock_pages (base, maxsize);
+  if (err) {
+    impl->lock_failures.fetch_add (1, std::memory_order_relaxed);
+    return err;
+  }
+  GST_MINI_OBJECT_FLAG_SET (mem, kFlagLocked);
+  impl->locked.fetch_add (1, std::memory_order_relaxed);
+  if (impl->backend != GST_DMAKIT_BACKEND_MEMFD) {
+    /* DMA-BUF mappings are VM_PFNMAP/VM_MIXEDMAP: their pages are kernel
+     * pages that never swap, and mlock() succeeds on them without faulting
+     * anything in. Touch every page now so that a real-time thread never
+     * takes the first-access fault. */
+    const int fd = gst_fd_memory_get_fd (mem);
+    dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+    guint8 sum = 0;
+    for (gsize off = 0; off < maxsize; off += page_size ())
+      sum = guint8 (sum + *static_cast<volatile guint8 *> (base + off));
+    dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+    (void) sum;
+  }
+  return 0;
+}
+
 /* Turns @raw into our GstMemory: KEEP_MAPPED fd memory mapped read/write now,
  * optionally mlock()ed, with the prefix/padding zeroed when asked. */
 GstMemory *
@@ -872,46 +882,13 @@ wrap_raw (GstAllocator *allocator, Impl *impl, RawBuffer &raw, const Layout &lay
   }
 
   if (impl->lock_memory.load (std::memory_order_relaxed)) {
-    /* The raw syscall: sanitizer runtimes intercept mlock() and turn it into a
-     * no-op that reports success, which would make us claim a lock we lack. */
-    if (syscall (SYS_mlock, base, maxsize) == 0) {
-      GST_MINI_OBJECT_FLAG_SET (mem, kFlagLocked);
-      impl->locked.fetch_add (1, std::memory_order_relaxed);
-      if (is_dmabuf) {
-        /* DMA-BUF mappings are VM_PFNMAP/VM_MIXEDMAP: their pages are kernel
-         * pages that never swap, and mlock() succeeds on them without
-         * faulting anything in. Touch every page now so that a real-time
-         * thread never takes the first-access fault. */
-        const int fd = gst_fd_memory_get_fd (mem);
-        dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
-        guint8 sum = 0;
-        for (gsize off = 0; off < maxsize; off += page_size ())
-          sum = guint8 (sum + *static_cast<volatile guint8 *> (base + off));
-        dmabuf_sync (allocator, impl, fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
-        (void) sum;
-      }
-    } else {
-      int err = errno;
-      impl->lock_failures.fetch_add (1, std::memory_order_relaxed);
-      struct rlimit rl = {};
-      getrlimit (RLIMIT_MEMLOCK, &rl);
-      char limit[64];
-      if (rl.rlim_cur == RLIM_INFINITY)
-        g_strlcpy (limit, "unlimited", sizeof (limit));
+    const int err = lock_mapping (allocator, impl, mem, base);
+    if (err) {
+      dmakit::GCharPtr why (dmakit::describe_lock_refusal (maxsize, err));
+      if (!impl->lock_warned.exchange (true))
+        GST_CAT_WARNING_OBJECT (impl->cat, allocator, "%s (further refusals at INFO)", why.get ());
       else
-        g_snprintf (limit, sizeof (limit), "%" G_GUINT64_FORMAT " bytes", guint64 (rl.rlim_cur));
-      if (!impl->lock_warned.exchange (true)) {
-        GST_CAT_WARNING_OBJECT (impl->cat, allocator,
-                                "mlock of %" G_GSIZE_FORMAT " bytes refused: %s (errno %d); "
-                                "RLIMIT_MEMLOCK is %s: raise it (ulimit -l, systemd "
-                                "LimitMEMLOCK=) or grant CAP_IPC_LOCK. The memory is used "
-                                "unlocked (further refusals at INFO)",
-                                maxsize, g_strerror (err), err, limit);
-      } else {
-        GST_CAT_INFO_OBJECT (impl->cat, allocator,
-                             "mlock of %" G_GSIZE_FORMAT " bytes refused: %s; RLIMIT_MEMLOCK is %s",
-                             maxsize, g_strerror (err), limit);
-      }
+        GST_CAT_INFO_OBJECT (impl->cat, allocator, "%s", why.get ());
     }
   }
 
@@ -1004,7 +981,7 @@ gst_dmakit_allocator_free (GstAllocator *allocator, GstMemory *mem) noexcept
 }
 
 static void
-gst_dmakit_allocator_finalize (GObject *object)
+gst_dmakit_allocator_finalize (GObject *object) noexcept
 {
   auto *self = reinterpret_cast<GstDmakitAllocator *> (object);
   GST_DEBUG_OBJECT (self, "finalize");
@@ -1046,7 +1023,7 @@ gst_dmakit_fd_allocator_free (GstAllocator *allocator, GstMemory *mem) noexcept
 }
 
 static void
-gst_dmakit_fd_allocator_finalize (GObject *object)
+gst_dmakit_fd_allocator_finalize (GObject *object) noexcept
 {
   auto *self = reinterpret_cast<GstDmakitFdAllocator *> (object);
   GST_CAT_DEBUG_OBJECT (dmakit_fd_allocator_debug, self, "finalize");
@@ -1383,6 +1360,55 @@ gst_dmakit_memory_is_locked (GstMemory *mem)
 }
 
 /**
+ * gst_dmakit_memory_lock_pages:
+ * @mem: dmakit memory, not yet shared with other threads
+ * @error: (optional): where to put the reason of a refusal
+ *
+ * Locks the pages of @mem (its whole mapping, shares included) in RAM
+ * (mlock), the way memory from an allocator with
+ * gst_dmakit_allocator_set_lock_memory() is locked, but for this memory
+ * alone: the allocator, which others may share, is left as it is. The lock
+ * lasts until the memory is freed. A refusal (RLIMIT_MEMLOCK) is counted in
+ * the allocator's `lock-failures` stat and returned in @error (a
+ * %G_FILE_ERROR from the errno, with a message naming the limit); nothing is
+ * logged.
+ *
+ * Returns: %TRUE if @mem is locked now (or was already).
+ *
+ * Since: 0.2
+ */
+gboolean
+gst_dmakit_memory_lock_pages (GstMemory *mem, GError **error)
+{
+  g_return_val_if_fail (mem != nullptr, FALSE);
+  g_return_val_if_fail (error == nullptr || *error == nullptr, FALSE);
+  if (!gst_is_dmakit_memory (mem)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not dmakit memory");
+    return FALSE;
+  }
+  GstMemory *root = root_of (mem);
+  if (GST_MINI_OBJECT_FLAGS (root) & kFlagLocked)
+    return TRUE;
+  GstAllocator *allocator = root->allocator;
+  Impl *impl = impl_of (allocator);
+  guint8 *base = static_cast<guint8 *> (allocator->mem_map (root, root->maxsize, GST_MAP_READ));
+  if (!base) {
+    const int err = errno ? errno : ENOMEM;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), "cannot map the memory: %s",
+                 g_strerror (err));
+    return FALSE;
+  }
+  const int err = lock_mapping (allocator, impl, root, base);
+  allocator->mem_unmap (root);
+  if (err) {
+    dmakit::GCharPtr why (dmakit::describe_lock_refusal (root->maxsize, err));
+    g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (err), why.get ());
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/**
  * gst_dmakit_allocator_get_sync_count: (skip)
  * @allocator: a dmakit allocator
  *
@@ -1420,7 +1446,7 @@ gst_dmakit_allocator_get_stats (GstAllocator *allocator)
   const guint64 allocated = impl->allocated.load ();
   const guint64 freed = impl->freed.load ();
   GstStructure *s = gst_structure_new (
-      "dmakit-allocator-stats", "backend", G_TYPE_STRING, backend_nick (impl->backend),
+      GST_DMAKIT_ALLOCATOR_STATS, "backend", G_TYPE_STRING, backend_nick (impl->backend),
       "allocated", G_TYPE_UINT64, allocated, "freed", G_TYPE_UINT64, freed, "outstanding",
       G_TYPE_UINT64, allocated >= freed ? allocated - freed : guint64 (0), "outstanding-bytes",
       G_TYPE_UINT64, impl->outstanding_bytes.load (), "failures", G_TYPE_UINT64,

@@ -18,6 +18,8 @@ G_BEGIN_DECLS
  * @GST_DMAKIT_BACKEND_MEMFD: plain memfd memory; fd memory, never DMA-BUF
  *
  * Where an allocator gets its memory from.
+ *
+ * Since: 0.1
  */
 typedef enum {
   GST_DMAKIT_BACKEND_AUTO = 0,
@@ -38,12 +40,16 @@ GType gst_dmakit_backend_get_type (void);
  * GstDmaBufAllocator (%GST_ALLOCATOR_DMABUF, "dmabuf"), because some importers
  * compare mem_type instead of calling gst_is_dmabuf_memory(). Use
  * gst_is_dmakit_memory() to tell our memory apart.
+ *
+ * Since: 0.1
  */
 #define GST_DMAKIT_ALLOCATOR_NAME "dmabuf"
 /**
  * GST_DMAKIT_FD_ALLOCATOR_NAME:
  *
  * mem_type of the memfd fallback allocator (fd memory, not DMA-BUF).
+ *
+ * Since: 0.1
  */
 #define GST_DMAKIT_FD_ALLOCATOR_NAME "dmakit-memfd"
 
@@ -79,8 +85,12 @@ typedef struct _GstDmakitAllocatorClass GstDmakitAllocatorClass;
 typedef struct _GstDmakitFdAllocator GstDmakitFdAllocator;
 typedef struct _GstDmakitFdAllocatorClass GstDmakitFdAllocatorClass;
 
+#define GST_DMAKIT_ALLOCATOR(obj)                                                                  \
+  (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_ALLOCATOR, GstDmakitAllocator))
+#define GST_DMAKIT_FD_ALLOCATOR(obj)                                                               \
+  (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_FD_ALLOCATOR, GstDmakitFdAllocator))
 #define GST_DMAKIT_IS_ALLOCATOR(obj) (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_ALLOCATOR))
-#define GST_DMAKIT_IS_FD_ALLOCATOR(obj) \
+#define GST_DMAKIT_IS_FD_ALLOCATOR(obj)                                                            \
   (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_FD_ALLOCATOR))
 
 GST_DMAKIT_API
@@ -167,10 +177,30 @@ GST_DMAKIT_API
 gboolean gst_dmakit_memory_is_locked (GstMemory *mem);
 
 GST_DMAKIT_API
+gboolean gst_dmakit_memory_lock_pages (GstMemory *mem, GError **error);
+
+/**
+ * GST_DMAKIT_ALLOCATOR_STATS:
+ *
+ * Name of the #GstStructure returned by gst_dmakit_allocator_get_stats():
+ * `"dmakit-allocator-stats"`. (The pool's is %GST_DMAKIT_BUFFER_POOL_STATS,
+ * `"GstDmakitBufferPoolStats"`: both names are kept as they were, since
+ * applications match them.)
+ *
+ * Since: 0.2
+ */
+#define GST_DMAKIT_ALLOCATOR_STATS "dmakit-allocator-stats"
+
+GST_DMAKIT_API
 guint64 gst_dmakit_allocator_get_sync_count (GstAllocator *allocator);
 
 GST_DMAKIT_API
 GstStructure *gst_dmakit_allocator_get_stats (GstAllocator *allocator);
+
+/* g_autoptr() for the library's types (since 0.2) */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstDmakitAllocator, gst_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstDmakitFdAllocator, gst_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstDmakitBackendAllocator, gst_object_unref)
 
 G_END_DECLS
 

@@ -11,10 +11,11 @@ G_BEGIN_DECLS
 #define GST_DMAKIT_TYPE_BUFFER_POOL (gst_dmakit_buffer_pool_get_type ())
 GST_DMAKIT_API
 GType gst_dmakit_buffer_pool_get_type (void);
-#define GST_DMAKIT_BUFFER_POOL(obj) \
+#define GST_DMAKIT_BUFFER_POOL(obj)                                                                \
   (G_TYPE_CHECK_INSTANCE_CAST ((obj), GST_DMAKIT_TYPE_BUFFER_POOL, GstDmakitBufferPool))
-#define GST_DMAKIT_IS_BUFFER_POOL(obj) (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_BUFFER_POOL))
-#define GST_DMAKIT_BUFFER_POOL_CAST(obj) ((GstDmakitBufferPool *) (obj))
+#define GST_DMAKIT_IS_BUFFER_POOL(obj)                                                             \
+  (G_TYPE_CHECK_INSTANCE_TYPE ((obj), GST_DMAKIT_TYPE_BUFFER_POOL))
+#define GST_DMAKIT_BUFFER_POOL_CAST(obj) ((GstDmakitBufferPool *)(obj))
 
 typedef struct _GstDmakitBufferPool GstDmakitBufferPool;
 typedef struct _GstDmakitBufferPoolClass GstDmakitBufferPoolClass;
@@ -78,8 +79,7 @@ gboolean gst_dmakit_buffer_pool_config_get_lock_memory (const GstStructure *conf
                                                         gboolean *lock_memory);
 
 GST_DMAKIT_API
-void gst_dmakit_buffer_pool_config_set_acquire_timeout (GstStructure *config,
-                                                        GstClockTime timeout);
+void gst_dmakit_buffer_pool_config_set_acquire_timeout (GstStructure *config, GstClockTime timeout);
 GST_DMAKIT_API
 gboolean gst_dmakit_buffer_pool_config_get_acquire_timeout (const GstStructure *config,
                                                             GstClockTime *timeout);
@@ -98,6 +98,9 @@ GST_DMAKIT_API
 void gst_dmakit_buffer_pool_set_element (GstBufferPool *pool, GstElement *element);
 GST_DMAKIT_API
 GstElement *gst_dmakit_buffer_pool_get_element (GstBufferPool *pool);
+
+/* g_autoptr(GstDmakitBufferPool) (since 0.2) */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstDmakitBufferPool, gst_object_unref)
 
 G_END_DECLS
 

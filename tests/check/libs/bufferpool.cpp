@@ -1772,6 +1772,32 @@ set_ipc_lock_capability (bool on)
   return syscall (SYS_capset, &hdr, data) == 0;
 }
 
+/* Lock memory is the pool's decision for its own buffers: the allocator it
+ * allocates from, which others (an upstream element it was proposed to) may
+ * share, keeps its own setting. */
+GST_START_TEST (test_lock_memory_leaves_shared_allocator)
+{
+  dmakit::GErrorPtr err;
+  GstAllocator *alloc = gst_dmakit_allocator_new (GST_DMAKIT_BACKEND_MEMFD, nullptr, err.out ());
+  fail_unless (alloc != nullptr);
+  fail_if (gst_dmakit_allocator_get_lock_memory (alloc));
+  GstBufferPool *pool = configured_pool (nullptr, 4096, 2, 2, alloc, [] (GstStructure *c) {
+    gst_dmakit_buffer_pool_config_set_lock_memory (c, TRUE);
+  });
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  fail_unless_equals_uint64 (stat_u64 (pool, "allocated"), 2);
+  fail_if (gst_dmakit_allocator_get_lock_memory (alloc), "the pool changed the shared allocator");
+  GstMemory *other = gst_allocator_alloc (alloc, 4096, nullptr);
+  fail_unless (other != nullptr);
+  fail_if (gst_dmakit_memory_is_locked (other), "another user of the allocator got locked memory");
+  gst_memory_unref (other);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  fail_if (gst_dmakit_allocator_get_lock_memory (alloc));
+  gst_object_unref (pool);
+  gst_object_unref (alloc);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_lock_memory_refused_warns)
 {
   SKIP_UNDER_SANITIZER ("test_lock_memory_refused_warns");
@@ -1803,6 +1829,74 @@ GST_START_TEST (test_lock_memory_refused_warns)
   gst_object_unref (sysmem);
   setrlimit (RLIMIT_MEMLOCK, &saved);
   set_ipc_lock_capability (true);
+}
+GST_END_TEST;
+
+/* set_config only validates: the pool's own allocator (no allocator in the
+ * config) is opened on activation, not during negotiation. Seen through the
+ * allocator's INFO line that names the backend AUTO chose. */
+GST_START_TEST (test_set_config_opens_nothing)
+{
+  LogCapture cap;
+  log_capture_start (&cap);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_INFO);
+  GstBufferPool *pool = configured_pool (nullptr, 4096, 1, 2, nullptr);
+  log_capture_stop (&cap);
+  fail_unless (log_capture_find (&cap, { "auto: chose" }).empty (),
+               "set_config opened an allocator");
+  LogCapture cap2;
+  log_capture_start (&cap2);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_INFO);
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  log_capture_stop (&cap2);
+  gst_debug_set_threshold_for_name ("dmakitallocator", GST_LEVEL_WARNING);
+  fail_if (log_capture_find (&cap2, { "auto: chose" }).empty (),
+           "activation did not open the pool's allocator");
+  GstBuffer *b = acquire (pool);
+  gst_buffer_unref (b);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+}
+GST_END_TEST;
+
+/* The reset happens in the reset_buffer vfunc, which does what GstBufferPool's
+ * default does (flags, timestamps, offsets, unpooled metas), so that anything
+ * hooking the base class' contract sees it; the release restores the size. */
+GST_START_TEST (test_reset_buffer_vfunc)
+{
+  GstBufferPool *pool = configured_pool (nullptr, 1000, 1, 1, nullptr);
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+  GstBufferPoolClass *klass = GST_BUFFER_POOL_GET_CLASS (pool);
+  fail_unless (klass->reset_buffer != nullptr, "no reset_buffer vfunc");
+  GstBuffer *buf = acquire (pool);
+  GST_BUFFER_PTS (buf) = 1;
+  GST_BUFFER_DTS (buf) = 2;
+  GST_BUFFER_DURATION (buf) = 3;
+  GST_BUFFER_OFFSET (buf) = 4;
+  GST_BUFFER_OFFSET_END (buf) = 5;
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  GstCaps *ref = gst_caps_new_empty_simple ("timestamp/x-test");
+  gst_buffer_add_reference_timestamp_meta (buf, ref, 10, 20);
+  gst_caps_unref (ref);
+  gst_buffer_resize (buf, 0, 100);
+  klass->reset_buffer (pool, buf);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), GST_CLOCK_TIME_NONE);
+  fail_unless_equals_uint64 (GST_BUFFER_DTS (buf), GST_CLOCK_TIME_NONE);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), GST_CLOCK_TIME_NONE);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), GST_BUFFER_OFFSET_NONE);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), GST_BUFFER_OFFSET_NONE);
+  fail_if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  fail_unless (gst_buffer_get_reference_timestamp_meta (buf, nullptr) == nullptr,
+               "an unpooled meta survived the reset");
+  gst_buffer_unref (buf);
+  /* and the reset buffer is the one handed out again, at its size */
+  GstBuffer *again = acquire (pool);
+  fail_unless (again == buf);
+  fail_unless_equals_uint64 (gst_buffer_get_size (again), 1000);
+  fail_unless_equals_uint64 (stat_u64 (pool, "discards"), 0);
+  gst_buffer_unref (again);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
 }
 GST_END_TEST;
 
@@ -1898,6 +1992,9 @@ bufferpool_suite (void)
   tcase_add_test (tc, test_non_video_caps);
   tcase_add_test (tc, test_lock_memory);
   tcase_add_test (tc, test_lock_memory_refused_warns);
+  tcase_add_test (tc, test_lock_memory_leaves_shared_allocator);
+  tcase_add_test (tc, test_reset_buffer_vfunc);
+  tcase_add_test (tc, test_set_config_opens_nothing);
   tcase_add_test (tc, test_stats_fields);
   return s;
 }
