@@ -51,14 +51,16 @@ case $TARGET in
     # themselves with GST_ELEMENT_REGISTER (name, NULL)
     PKGS="$PKGS gstreamer-check-1.0 libdrm"
     SOURCES="$SRC/gst/dmakit/dmakit.cpp $SRC/gst/dmakit/gstdmakitallocator.cpp \
-             $SRC/gst/dmakit/gstdmakitbufferpool.cpp $SRC/gst/dmakit/gstdmakitroimeta.cpp \
+             $SRC/gst/dmakit/gstdmakitbufferpool.cpp $SRC/gst/dmakit/dmakit-pool-*.cpp \
+             $SRC/gst/dmakit/dmakit-mlock.cpp $SRC/gst/dmakit/gstdmakitroimeta.cpp \
+             $BUILD/gst/dmakit/dmakit-enumtypes.c \
              $SRC/gst/elements/dmakit-videocopy.cpp \
              $SRC/gst/elements/gstdmakitcrop.cpp $SRC/gst/elements/dmakitcrop-*.cpp \
              $SRC/gst/elements/gstdmakitsink.cpp $SRC/gst/elements/dmakitsink-*.cpp \
              $BUILD/gst/elements/dmakit-enumtypes.cpp"
     DEPS="$SOURCES $SRC/gst/dmakit/*.h $SRC/gst/elements/*.h"
     # the enum GTypes meson generates (dmakit-enumtypes.{h,cpp})
-    CXXFLAGS="$CXXFLAGS -I$BUILD/gst/elements -I$SRC/gst/elements"
+    CXXFLAGS="$CXXFLAGS -I$BUILD/gst/elements -I$SRC/gst/elements -I$BUILD/gst/dmakit -I$SRC/gst/dmakit"
     ;;
   *)
     echo "unknown fuzz target $TARGET" >&2
