@@ -702,9 +702,9 @@ GST_START_TEST (test_dontwait_eos)
       fail_unless_equals_int (try_acquire (pool, &b, true), GST_FLOW_OK);
     }
     GstBuffer *c = nullptr;
-    const gint64 t0 = g_get_monotonic_time ();
+    /* DONTWAIT does not wait: the pool's own "waits" counter stays 0 (a
+     * clock bound would fail on a slow machine) */
     fail_unless_equals_int (try_acquire (pool, &c, true), GST_FLOW_EOS);
-    fail_unless (g_get_monotonic_time () - t0 < 100000, "DONTWAIT must not wait");
     fail_unless (c == nullptr);
     fail_unless_equals_uint64 (stat_u64 (pool, "exhausted"), 1);
     fail_unless_equals_uint64 (stat_u64 (pool, "waits"), 0);
@@ -796,7 +796,9 @@ GST_START_TEST (test_timeout_fail)
   const gint64 t0 = g_get_monotonic_time ();
   fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &buf, nullptr), GST_FLOW_ERROR);
   const gint64 took = g_get_monotonic_time () - t0;
-  fail_unless (took >= 29000 && took < 2000000, "took %" G_GINT64_FORMAT " us", took);
+  /* waited its 30 ms (the upper bound only catches a hang: a loaded or
+   * emulated machine may take far longer to wake the thread) */
+  fail_unless (took >= 29000 && took < 30 * G_USEC_PER_SEC, "took %" G_GINT64_FORMAT " us", took);
   log_capture_stop (&cap);
   /* no element: no bus, but the log names the pool and the numbers */
   fail_if (log_capture_find (&cap, { "WARN", "failpool", "1 buffers of 100 bytes out",
@@ -833,7 +835,10 @@ check_all_woken (bool deactivate)
     fail_unless_equals_int (w->ret, GST_FLOW_FLUSHING);
     fail_unless (w->buf == nullptr);
   }
-  fail_unless (g_get_monotonic_time () - t0 < 1000000, "waiters must wake at once");
+  /* the acquirers have no timeout: that every join returned with FLUSHING
+   * is the proof that flushing (or deactivating) woke them; the clock bound
+   * only catches a wake-up that came from somewhere else much later */
+  fail_unless (g_get_monotonic_time () - t0 < 30 * G_USEC_PER_SEC, "waiters were not woken");
   if (!deactivate) {
     gst_buffer_pool_set_flushing (pool, FALSE);
     gst_buffer_unref (held);
