@@ -17,6 +17,8 @@
 #include <gst/dmakit/dmakit.h>
 #include <gst/dmakit/dmakit-raii.h>
 
+#include "bench-util.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -29,26 +31,12 @@
 #include <vector>
 
 using namespace dmakit;
+using namespace dmakit::bench;
 
 namespace {
 
 constexpr gsize kFrameSize = 1920 * 1080 * 3 / 2; /* 1080p NV12 */
 constexpr int kRuns = 9;
-
-double
-now_ns ()
-{
-  return double (std::chrono::duration_cast<std::chrono::nanoseconds> (
-                     std::chrono::steady_clock::now ().time_since_epoch ())
-                     .count ());
-}
-
-double
-median (std::vector<double> v)
-{
-  std::sort (v.begin (), v.end ());
-  return v.empty () ? 0.0 : v[v.size () / 2];
-}
 
 /* Median over kRuns of fn(), which returns ns per operation. */
 double
@@ -60,18 +48,6 @@ median_of_runs (const std::function<double ()> &fn)
   return median (runs);
 }
 
-std::string
-fmt_time (double ns)
-{
-  char buf[64];
-  if (ns < 1000.0)
-    g_snprintf (buf, sizeof (buf), "%8.1f ns", ns);
-  else if (ns < 1e6)
-    g_snprintf (buf, sizeof (buf), "%8.2f us", ns / 1e3);
-  else
-    g_snprintf (buf, sizeof (buf), "%8.2f ms", ns / 1e6);
-  return buf;
-}
 
 struct Backend {
   GstDmakitBackend id;

@@ -28,6 +28,8 @@
 #include <gst/dmakit/dmakit.h>
 #include <gst/dmakit/dmakit-raii.h>
 
+#include "bench-util.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -40,6 +42,7 @@
 #include <vector>
 
 using namespace dmakit;
+using namespace dmakit::bench;
 
 namespace
 {
@@ -50,21 +53,6 @@ constexpr guint32 kFourccNV12 = 0x3231564e;            /* DRM_FORMAT_NV12 */
 constexpr int kRuns = 9;
 constexpr double kRunBudgetNs = 15e6;
 
-double
-now_ns ()
-{
-  return double (std::chrono::duration_cast<std::chrono::nanoseconds> (
-                     std::chrono::steady_clock::now ().time_since_epoch ())
-                     .count ());
-}
-
-double
-median (std::vector<double> v)
-{
-  std::sort (v.begin (), v.end ());
-  return v.empty () ? 0.0 : v[v.size () / 2];
-}
-
 int
 calibrated (double one_ns, int lo, int hi)
 {
@@ -73,18 +61,6 @@ calibrated (double one_ns, int lo, int hi)
   return std::clamp (int (kRunBudgetNs / one_ns), lo, hi);
 }
 
-std::string
-fmt_time (double ns)
-{
-  char buf[64];
-  if (ns < 1000.0)
-    g_snprintf (buf, sizeof (buf), "%8.1f ns", ns);
-  else if (ns < 1e6)
-    g_snprintf (buf, sizeof (buf), "%8.2f us", ns / 1e3);
-  else
-    g_snprintf (buf, sizeof (buf), "%8.2f ms", ns / 1e6);
-  return buf;
-}
 
 using AllocFn = std::function<GstMemory *()>;
 
